@@ -1,0 +1,362 @@
+//! The command line and its `GRACE_INIT_*` environment variables, parsed into a checked
+//! [`Config`]. Option parsing stops at the first non-option, so `grace-init sh -c 'x'` needs no
+//! `--`.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgAction, Parser};
+
+use crate::duration::{parse_duration, Human};
+use crate::exit_status::{parse_exit_remap, ExitRemap};
+use crate::rewrite::{parse_rewrite, Rewrite};
+use crate::signal::Signal;
+use crate::timeline::TimelineConfig;
+use crate::words::split_words;
+
+const USAGE: &str = "grace-init [OPTIONS] [--] COMMAND [ARGS]...";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "grace-init",
+    version,
+    about = "A PID-1 init for containers: forwards signals, reaps zombies and owns the shutdown timeline.",
+    override_usage = USAGE,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+struct Arguments {
+    /// Forward signals to the command alone instead of its whole process group
+    #[arg(long, env = "GRACE_INIT_SINGLE_CHILD")]
+    single_child: bool,
+
+    /// Translate signal FROM to TO before forwarding it (TO = 0 or NONE drops it); repeatable
+    #[arg(
+        short = 'r',
+        long = "rewrite",
+        value_name = "FROM:TO",
+        env = "GRACE_INIT_REWRITE",
+        value_delimiter = ',',
+        value_parser = parse_rewrite,
+        allow_hyphen_values = true
+    )]
+    rewrites: Vec<Rewrite>,
+
+    /// Exit with TO when the command's exit code is FROM (e.g. 143:0 for JVMs); repeatable
+    #[arg(
+        long = "remap-exit",
+        value_name = "FROM:TO",
+        env = "GRACE_INIT_REMAP_EXIT",
+        value_delimiter = ',',
+        value_parser = parse_exit_remap,
+        allow_hyphen_values = true
+    )]
+    exit_remaps: Vec<ExitRemap>,
+
+    /// Log more: -v shows the shutdown timeline, -vv every signal and reaped process
+    #[arg(short, long, action = ArgAction::Count, env = "GRACE_INIT_VERBOSE")]
+    verbose: u8,
+
+    /// Log errors only
+    #[arg(short, long, env = "GRACE_INIT_QUIET", conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// The incoming signal that starts the shutdown timeline
+    #[arg(
+        long,
+        value_name = "SIGNAL",
+        env = "GRACE_INIT_STOP_SIGNAL",
+        default_value = "TERM",
+        allow_hyphen_values = true
+    )]
+    stop_signal: Signal,
+
+    /// Keep the command running undisturbed this long after the stop signal, then forward it
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_STOP_DELAY", default_value = "0", value_parser = parse_duration, allow_hyphen_values = true)]
+    stop_delay: Duration,
+
+    /// Run this command when the stop signal arrives; forwarding waits for it (split like shell words, no shell)
+    #[arg(long, value_name = "COMMAND", env = "GRACE_INIT_PRE_STOP", value_parser = parse_pre_stop_hook)]
+    pre_stop: Option<PreStopHook>,
+
+    /// The runtime's deadline after the stop signal (terminationGracePeriodSeconds, docker stop -t)
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_GRACE_PERIOD", value_parser = parse_duration, allow_hyphen_values = true)]
+    grace_period: Option<Duration>,
+
+    /// SIGKILL everything this long before the grace period ends
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_KILL_MARGIN", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
+    kill_margin: Duration,
+
+    /// When the command exits, give the processes it left behind this long after SIGTERM before SIGKILL
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
+    cleanup_timeout: Duration,
+
+    /// The command to run, and its arguments
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
+    command: Vec<OsString>,
+}
+
+/// The words of the `--pre-stop` command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreStopHook(pub Vec<String>);
+
+fn parse_pre_stop_hook(text: &str) -> Result<PreStopHook, String> {
+    split_words(text).map(PreStopHook)
+}
+
+/// Everything grace-init was asked to do, checked.
+#[derive(Debug)]
+pub struct Config {
+    pub command: Vec<OsString>,
+    pub single_child: bool,
+    pub rewrites: Vec<Rewrite>,
+    pub exit_remaps: Vec<ExitRemap>,
+    /// -1 quiet, 0 default, 1 and up verbose.
+    pub verbosity: i8,
+    pub pre_stop_hook: Option<PreStopHook>,
+    pub timeline: TimelineConfig,
+}
+
+/// What parsing the command line ended in, other than a [`Config`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Info(String),
+    /// Bad input: print this one-line error and the usage hint on stderr, exit 2.
+    Usage(String),
+}
+
+/// Parses `args` (the program name first) and the `GRACE_INIT_*` environment.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Config, Exit> {
+    let arguments = Arguments::try_parse_from(args).map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Info(error.to_string()),
+        _ => Exit::Usage(one_line(&error.to_string())),
+    })?;
+    let timeline = TimelineConfig {
+        stop_signal: arguments.stop_signal,
+        stop_delay: arguments.stop_delay,
+        has_pre_stop_hook: arguments.pre_stop.is_some(),
+        grace_period: arguments.grace_period,
+        kill_margin: arguments.kill_margin,
+        cleanup_timeout: arguments.cleanup_timeout,
+    };
+    check_stop_budget(&timeline).map_err(Exit::Usage)?;
+    if !arguments.stop_signal.is_forwardable() {
+        return Err(Exit::Usage(format!(
+            "--stop-signal {}: grace-init can never receive that signal",
+            arguments.stop_signal
+        )));
+    }
+    Ok(Config {
+        command: arguments.command,
+        single_child: arguments.single_child,
+        rewrites: arguments.rewrites,
+        exit_remaps: arguments.exit_remaps,
+        verbosity: if arguments.quiet {
+            -1
+        } else {
+            arguments.verbose.min(i8::MAX as u8) as i8
+        },
+        pre_stop_hook: arguments.pre_stop,
+        timeline,
+    })
+}
+
+/// The usage hint printed under a usage error.
+pub fn usage_hint() -> String {
+    format!("Usage: {USAGE} (see 'grace-init --help')")
+}
+
+/// A stop delay must leave the command time to stop before grace-init's own kill.
+fn check_stop_budget(timeline: &TimelineConfig) -> Result<(), String> {
+    let Some(grace) = timeline.grace_period else {
+        return Ok(());
+    };
+    let (margin, delay) = (timeline.kill_margin, timeline.stop_delay);
+    if margin >= grace {
+        return Err(format!(
+            "--kill-margin {} must be shorter than --grace-period {}: nothing would be left for the command to stop",
+            Human(margin),
+            Human(grace)
+        ));
+    }
+    if delay >= grace - margin {
+        return Err(format!(
+            "--stop-delay {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the delay",
+            Human(delay),
+            Human(grace),
+            Human(margin),
+            Human(grace - margin)
+        ));
+    }
+    Ok(())
+}
+
+/// Clap's message on one line: its first paragraph, without the `error: ` prefix.
+fn one_line(message: &str) -> String {
+    let first_paragraph = message.split("\n\n").next().unwrap_or(message);
+    let joined = first_paragraph
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    joined
+        .strip_prefix("error: ")
+        .unwrap_or(&joined)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Config, Exit> {
+        parse(
+            std::iter::once("grace-init")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        match parse_args(args) {
+            Err(Exit::Usage(message)) => message,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parsing_stops_at_the_first_non_option() {
+        let config = parse_args(&["-v", "sh", "-c", "echo hi", "--single-child"]).unwrap();
+        assert_eq!(config.command, ["sh", "-c", "echo hi", "--single-child"]);
+        assert!(!config.single_child);
+        assert_eq!(config.verbosity, 1);
+        let config = parse_args(&["--single-child", "--", "-weird-name"]).unwrap();
+        assert_eq!(config.command, ["-weird-name"]);
+        assert!(config.single_child);
+    }
+
+    #[test]
+    fn rewrites_repeat_and_take_comma_lists() {
+        let config =
+            parse_args(&["-r", "TERM:QUIT", "--rewrite", "hup:usr1,USR2:NONE", "x"]).unwrap();
+        assert_eq!(config.rewrites.len(), 3);
+        assert_eq!(config.rewrites[2].to, None);
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = parse_args(&["x"]).unwrap();
+        assert_eq!(config.verbosity, 0);
+        assert_eq!(
+            config.timeline,
+            TimelineConfig {
+                stop_signal: Signal::TERM,
+                stop_delay: Duration::ZERO,
+                has_pre_stop_hook: false,
+                grace_period: None,
+                kill_margin: Duration::from_secs(2),
+                cleanup_timeout: Duration::from_secs(2),
+            }
+        );
+        assert!(config.pre_stop_hook.is_none());
+    }
+
+    #[test]
+    fn timeline_options_parse() {
+        let config = parse_args(&[
+            "--stop-signal",
+            "quit",
+            "--stop-delay",
+            "5s",
+            "--pre-stop",
+            "sh -c 'echo bye'",
+            "--grace-period",
+            "30",
+            "--kill-margin",
+            "1500ms",
+            "--cleanup-timeout",
+            "1m",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(config.timeline.stop_signal.to_string(), "SIGQUIT");
+        assert_eq!(config.timeline.stop_delay, Duration::from_secs(5));
+        assert_eq!(config.timeline.grace_period, Some(Duration::from_secs(30)));
+        assert_eq!(config.timeline.kill_margin, Duration::from_millis(1500));
+        assert_eq!(config.timeline.cleanup_timeout, Duration::from_secs(60));
+        assert_eq!(config.pre_stop_hook.unwrap().0, ["sh", "-c", "echo bye"]);
+        assert!(config.timeline.has_pre_stop_hook);
+    }
+
+    #[test]
+    fn bad_values_give_one_line_naming_the_value() {
+        for (args, named) in [
+            (&["-r", "FOO:TERM", "x"][..], "'FOO'"),
+            (&["-r", "TERM:", "x"], "'TERM:'"),
+            (&["-r", "99999:TERM", "x"], "'99999'"),
+            (&["-r", "KILL:TERM", "x"], "SIGKILL"),
+            (&["--remap-exit", "300:0", "x"], "'300'"),
+            (&["--stop-delay", "abc", "x"], "'abc'"),
+            (&["--stop-delay", "-5s", "x"], "'-5s'"),
+            (&["--stop-signal", "NOPE", "x"], "'NOPE'"),
+            (&["--pre-stop", "sh -c 'x", "x"], "quote"),
+            (&["--no-such-option", "x"], "'--no-such-option'"),
+            (&[], "COMMAND"),
+        ] {
+            let message = usage_error(args);
+            assert!(message.contains(named), "{args:?}: {message}");
+            assert!(!message.contains('\n'), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn stop_delay_must_fit_inside_the_grace_period_minus_margin() {
+        let message = usage_error(&["--stop-delay", "30s", "--grace-period", "30s", "x"]);
+        assert!(
+            message.contains("--stop-delay 30s does not fit"),
+            "{message}"
+        );
+        assert!(message.contains("leaves 28s"), "{message}");
+        let message = usage_error(&["--kill-margin", "5s", "--grace-period", "3s", "x"]);
+        assert!(
+            message.contains("--kill-margin 5s must be shorter"),
+            "{message}"
+        );
+        assert!(parse_args(&["--stop-delay", "27s", "--grace-period", "30s", "x"]).is_ok());
+    }
+
+    #[test]
+    fn stop_signal_must_be_receivable() {
+        assert!(usage_error(&["--stop-signal", "KILL", "x"]).contains("SIGKILL"));
+    }
+
+    #[test]
+    fn help_and_version_are_information_not_errors() {
+        let Err(Exit::Info(help)) = parse_args(&["--help"]) else {
+            panic!()
+        };
+        for option in [
+            "--single-child",
+            "--rewrite",
+            "--remap-exit",
+            "--verbose",
+            "--quiet",
+            "--stop-signal",
+            "--stop-delay",
+            "--pre-stop",
+            "--grace-period",
+            "--kill-margin",
+            "--cleanup-timeout",
+            "GRACE_INIT_STOP_DELAY",
+        ] {
+            assert!(help.contains(option), "{option} missing from help");
+        }
+        let Err(Exit::Info(version)) = parse_args(&["--version"]) else {
+            panic!()
+        };
+        assert!(version.contains(env!("CARGO_PKG_VERSION")));
+    }
+}
