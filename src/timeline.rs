@@ -1,0 +1,824 @@
+//! The shutdown timeline as a pure state machine: (state, event, now) → (state, actions).
+//!
+//! It never touches a process or a clock. The supervisor feeds it what happened and the time on
+//! a monotonic clock (as a [`Duration`] since grace-init started), carries out the actions it
+//! returns, and sleeps until [`Timeline::next_deadline`].
+//!
+//! ```text
+//!  Running ──stop signal──▶ Holding ──delay over and hook done──▶ Stopping
+//!     │        (delay 0, no hook: straight to Stopping)              │
+//!     │                        │ second stop signal / SIGINT ───────▶│
+//!     │                        │                                     │
+//!     └──command exits─────────┴──command exits──▶ CleaningUp ◀──────┘ command exits
+//!                                                     │
+//!  deadline (Holding, Stopping, CleaningUp) ──▶ Killed│ cleanup timeout
+//!                                                     ▼
+//!                              nothing left ──▶ Finished (exit with the command's status)
+//! ```
+
+use std::time::Duration;
+
+use crate::exit_status::ChildStatus;
+use crate::signal::Signal;
+
+/// How long to wait for SIGKILLed processes to be reaped before exiting anyway (a process in
+/// uninterruptible sleep can take a while to die; it has been killed all the same).
+pub const REAP_WAIT_AFTER_KILL: Duration = Duration::from_millis(500);
+
+/// The user's shutdown settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineConfig {
+    /// The incoming signal that starts the stop.
+    pub stop_signal: Signal,
+    /// How long the command keeps running undisturbed after the stop signal.
+    pub stop_delay: Duration,
+    /// Whether a pre-stop hook runs when the stop signal arrives.
+    pub has_pre_stop_hook: bool,
+    /// The runtime's deadline, counted from the stop signal.
+    pub grace_period: Option<Duration>,
+    /// How long before the runtime's deadline grace-init kills.
+    pub kill_margin: Duration,
+    /// How long leftovers get between SIGTERM and SIGKILL once the command has exited.
+    pub cleanup_timeout: Duration,
+}
+
+impl TimelineConfig {
+    /// When, after the stop signal, grace-init kills everything.
+    pub fn kill_after(&self) -> Option<Duration> {
+        self.grace_period
+            .map(|grace| grace.saturating_sub(self.kill_margin))
+    }
+}
+
+/// Something that happened, as the supervisor saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A signal to grace-init (never SIGCHLD, never one it raised itself).
+    Signal(Signal),
+    /// The command grace-init started has been reaped.
+    CommandExited(ChildStatus),
+    /// The pre-stop hook has been reaped, or could not be started.
+    HookExited,
+    /// Every child has been reaped and none is left.
+    NothingLeft,
+    /// Time passed: the supervisor woke up at or after [`Timeline::next_deadline`].
+    Tick,
+}
+
+/// Why grace-init passes a signal on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardReason {
+    /// An ordinary signal, passed straight through.
+    Passthrough,
+    /// The stop signal, passed on at once (no delay, no hook).
+    StopSignal,
+    /// The stop signal, after the stop delay and the pre-stop hook.
+    StopDelayOver,
+    /// The stop signal, early: a second stop signal or SIGINT arrived during the delay.
+    StopDelayCut,
+}
+
+/// Why grace-init kills everything it is responsible for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillReason {
+    /// `grace-period − kill-margin` has passed since the stop signal.
+    Deadline {
+        /// Since the stop signal arrived.
+        since_stop: Duration,
+        /// Since the stop signal was passed on to the command; `None` while the delay or the
+        /// hook still held it back.
+        since_forward: Option<Duration>,
+    },
+    /// The command exited and its leftovers outlived the cleanup timeout.
+    CleanupTimeout,
+}
+
+/// What the supervisor must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Pass this incoming signal on to the command (the supervisor applies `--rewrite` and
+    /// chooses the process group or the child).
+    Forward(Signal, ForwardReason),
+    /// The stop signal is held back until `until` (time since start) and the hook.
+    HoldStop {
+        until: Duration,
+    },
+    StartPreStopHook,
+    /// The command exited: SIGTERM every other process grace-init is responsible for.
+    TerminateLeftovers,
+    /// SIGKILL every process grace-init is responsible for.
+    KillEverything(KillReason),
+    /// Exit with the command's status (the supervisor applies `--remap-exit`).
+    Exit(ChildStatus),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Running,
+    /// The stop signal arrived at `stopped_at`; it is held until `until` and the hook.
+    Holding {
+        stopped_at: Duration,
+        until: Duration,
+        hook_running: bool,
+    },
+    /// The stop signal was passed on at `forwarded_at`; waiting for the command to exit.
+    Stopping {
+        stopped_at: Duration,
+        forwarded_at: Duration,
+    },
+    /// The command exited; leftovers got SIGTERM and have until `until` to go.
+    CleaningUp {
+        status: ChildStatus,
+        stopped_at: Option<Duration>,
+        until: Duration,
+    },
+    /// Everything got SIGKILL; waiting (until `until` at most) for it to be reaped.
+    Killed {
+        status: Option<ChildStatus>,
+        until: Duration,
+    },
+    Finished,
+}
+
+/// The shutdown timeline of one grace-init run.
+#[derive(Debug)]
+pub struct Timeline {
+    config: TimelineConfig,
+    state: State,
+}
+
+impl Timeline {
+    pub fn new(config: TimelineConfig) -> Timeline {
+        Timeline {
+            config,
+            state: State::Running,
+        }
+    }
+
+    /// When the stop signal arrived, if it has.
+    pub fn stopped_at(&self) -> Option<Duration> {
+        match self.state {
+            State::Holding { stopped_at, .. } | State::Stopping { stopped_at, .. } => {
+                Some(stopped_at)
+            }
+            State::CleaningUp { stopped_at, .. } => stopped_at,
+            State::Running | State::Killed { .. } | State::Finished => None,
+        }
+    }
+
+    /// The next moment at which [`Event::Tick`] will change something, if any. Never a moment
+    /// that has passed without effect, so the supervisor cannot spin.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        match self.state {
+            State::Running | State::Finished => None,
+            State::Holding {
+                stopped_at,
+                until,
+                hook_running,
+            } => {
+                let kill = self.kill_deadline(stopped_at);
+                if hook_running {
+                    // The delay ending changes nothing while the hook runs.
+                    kill
+                } else {
+                    Some(kill.map_or(until, |kill| kill.min(until)))
+                }
+            }
+            State::Stopping { stopped_at, .. } => self.kill_deadline(stopped_at),
+            State::CleaningUp { until, .. } | State::Killed { until, .. } => Some(until),
+        }
+    }
+
+    /// Handles one event at time `now` and returns what to do, in order.
+    pub fn handle(&mut self, event: Event, now: Duration) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.state = self.transition(event, now, &mut actions);
+        actions
+    }
+
+    fn kill_deadline(&self, stopped_at: Duration) -> Option<Duration> {
+        self.config.kill_after().map(|after| stopped_at + after)
+    }
+
+    fn deadline_passed(&self, stopped_at: Duration, now: Duration) -> bool {
+        self.kill_deadline(stopped_at)
+            .is_some_and(|deadline| now >= deadline)
+    }
+
+    fn transition(&self, event: Event, now: Duration, actions: &mut Vec<Action>) -> State {
+        let stop = self.config.stop_signal;
+        match (self.state, event) {
+            (State::Finished, _) => State::Finished,
+
+            (State::Running, Event::Signal(signal)) if signal == stop => {
+                if self.config.stop_delay.is_zero() && !self.config.has_pre_stop_hook {
+                    actions.push(Action::Forward(stop, ForwardReason::StopSignal));
+                    return State::Stopping {
+                        stopped_at: now,
+                        forwarded_at: now,
+                    };
+                }
+                let until = now + self.config.stop_delay;
+                actions.push(Action::HoldStop { until });
+                if self.config.has_pre_stop_hook {
+                    actions.push(Action::StartPreStopHook);
+                }
+                State::Holding {
+                    stopped_at: now,
+                    until,
+                    hook_running: self.config.has_pre_stop_hook,
+                }
+            }
+            (State::Running, Event::CommandExited(status)) => {
+                self.clean_up(status, None, now, actions)
+            }
+            (State::Running, Event::Signal(signal)) => {
+                actions.push(Action::Forward(signal, ForwardReason::Passthrough));
+                State::Running
+            }
+            (State::Running, _) => State::Running,
+
+            (
+                State::Holding {
+                    stopped_at,
+                    until,
+                    hook_running,
+                },
+                event,
+            ) => {
+                // A command that exits is cleaned up even at the deadline: its status is kept.
+                if let Event::CommandExited(status) = event {
+                    return self.clean_up(status, Some(stopped_at), now, actions);
+                }
+                if self.deadline_passed(stopped_at, now) {
+                    return self.kill(stopped_at, None, now, actions);
+                }
+                let hook_running = hook_running && event != Event::HookExited;
+                match event {
+                    Event::Signal(signal) if signal == stop || signal == Signal::INT => {
+                        actions.push(Action::Forward(stop, ForwardReason::StopDelayCut));
+                        State::Stopping {
+                            stopped_at,
+                            forwarded_at: now,
+                        }
+                    }
+                    Event::Signal(signal) => {
+                        actions.push(Action::Forward(signal, ForwardReason::Passthrough));
+                        State::Holding {
+                            stopped_at,
+                            until,
+                            hook_running,
+                        }
+                    }
+                    _ if !hook_running && now >= until => {
+                        actions.push(Action::Forward(stop, ForwardReason::StopDelayOver));
+                        State::Stopping {
+                            stopped_at,
+                            forwarded_at: now,
+                        }
+                    }
+                    _ => State::Holding {
+                        stopped_at,
+                        until,
+                        hook_running,
+                    },
+                }
+            }
+
+            (
+                State::Stopping {
+                    stopped_at,
+                    forwarded_at,
+                },
+                event,
+            ) => {
+                if let Event::CommandExited(status) = event {
+                    return self.clean_up(status, Some(stopped_at), now, actions);
+                }
+                if self.deadline_passed(stopped_at, now) {
+                    return self.kill(stopped_at, Some(forwarded_at), now, actions);
+                }
+                if let Event::Signal(signal) = event {
+                    actions.push(Action::Forward(signal, ForwardReason::Passthrough));
+                }
+                self.state
+            }
+
+            (
+                State::CleaningUp {
+                    status,
+                    stopped_at,
+                    until,
+                },
+                event,
+            ) => match event {
+                Event::NothingLeft => {
+                    actions.push(Action::Exit(status));
+                    State::Finished
+                }
+                _ if now >= until => {
+                    let reason = match stopped_at {
+                        Some(stopped_at) if self.deadline_passed(stopped_at, now) => {
+                            KillReason::Deadline {
+                                since_stop: now - stopped_at,
+                                since_forward: None,
+                            }
+                        }
+                        _ => KillReason::CleanupTimeout,
+                    };
+                    actions.push(Action::KillEverything(reason));
+                    State::Killed {
+                        status: Some(status),
+                        until: now + REAP_WAIT_AFTER_KILL,
+                    }
+                }
+                Event::Signal(signal) if signal == stop && stopped_at.is_none() => {
+                    // A stop while leftovers are being cleaned up: they are already on their way
+                    // out; the deadline now bounds the wait as well.
+                    let until = self
+                        .kill_deadline(now)
+                        .map_or(until, |deadline| deadline.min(until));
+                    State::CleaningUp {
+                        status,
+                        stopped_at: Some(now),
+                        until,
+                    }
+                }
+                Event::Signal(signal) => {
+                    actions.push(Action::Forward(signal, ForwardReason::Passthrough));
+                    self.state
+                }
+                _ => self.state,
+            },
+
+            (State::Killed { status, until }, event) => match event {
+                Event::CommandExited(status) => State::Killed {
+                    status: Some(status),
+                    until,
+                },
+                Event::NothingLeft => {
+                    actions.push(Action::Exit(
+                        status.unwrap_or(ChildStatus::Killed(Signal::KILL)),
+                    ));
+                    State::Finished
+                }
+                _ if now >= until => {
+                    actions.push(Action::Exit(
+                        status.unwrap_or(ChildStatus::Killed(Signal::KILL)),
+                    ));
+                    State::Finished
+                }
+                _ => self.state,
+            },
+        }
+    }
+
+    /// The command exited with `status`: terminate what it left behind and give it until the
+    /// cleanup timeout, or the deadline if that comes first.
+    fn clean_up(
+        &self,
+        status: ChildStatus,
+        stopped_at: Option<Duration>,
+        now: Duration,
+        actions: &mut Vec<Action>,
+    ) -> State {
+        actions.push(Action::TerminateLeftovers);
+        let cleanup_over = now + self.config.cleanup_timeout;
+        let until = stopped_at
+            .and_then(|stopped_at| self.kill_deadline(stopped_at))
+            .map_or(cleanup_over, |deadline| deadline.min(cleanup_over));
+        State::CleaningUp {
+            status,
+            stopped_at,
+            until,
+        }
+    }
+
+    fn kill(
+        &self,
+        stopped_at: Duration,
+        forwarded_at: Option<Duration>,
+        now: Duration,
+        actions: &mut Vec<Action>,
+    ) -> State {
+        actions.push(Action::KillEverything(KillReason::Deadline {
+            since_stop: now - stopped_at,
+            since_forward: forwarded_at.map(|at| now - at),
+        }));
+        State::Killed {
+            status: None,
+            until: now + REAP_WAIT_AFTER_KILL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGUSR1: Signal = Signal::USR1;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn config() -> TimelineConfig {
+        TimelineConfig {
+            stop_signal: Signal::TERM,
+            stop_delay: Duration::ZERO,
+            has_pre_stop_hook: false,
+            grace_period: None,
+            kill_margin: secs(2),
+            cleanup_timeout: secs(2),
+        }
+    }
+
+    fn with_delay(delay: Duration) -> TimelineConfig {
+        TimelineConfig {
+            stop_delay: delay,
+            grace_period: Some(secs(30)),
+            ..config()
+        }
+    }
+
+    const EXIT_0: ChildStatus = ChildStatus::Exited(0);
+    const KILLED: ChildStatus = ChildStatus::Killed(Signal::KILL);
+
+    fn forward(signal: Signal, why: ForwardReason) -> Vec<Action> {
+        vec![Action::Forward(signal, why)]
+    }
+
+    #[test]
+    fn ordinary_signals_pass_straight_through_while_running() {
+        let mut t = Timeline::new(config());
+        assert_eq!(
+            t.handle(Event::Signal(SIGUSR1), ms(5)),
+            forward(SIGUSR1, ForwardReason::Passthrough)
+        );
+        assert_eq!(t.handle(Event::Tick, ms(6)), vec![]);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn stop_signal_without_delay_or_hook_is_forwarded_at_once() {
+        let mut t = Timeline::new(config());
+        assert_eq!(
+            t.handle(Event::Signal(Signal::TERM), ms(100)),
+            forward(Signal::TERM, ForwardReason::StopSignal)
+        );
+        assert_eq!(t.stopped_at(), Some(ms(100)));
+    }
+
+    #[test]
+    fn without_grace_period_there_is_no_deadline_kill() {
+        let mut t = Timeline::new(config());
+        t.handle(Event::Signal(Signal::TERM), ms(0));
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.handle(Event::Tick, secs(3600)), vec![]);
+    }
+
+    #[test]
+    fn stop_signal_is_held_for_the_delay_then_forwarded() {
+        let mut t = Timeline::new(with_delay(secs(5)));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::TERM), secs(10)),
+            vec![Action::HoldStop { until: secs(15) }]
+        );
+        assert_eq!(t.next_deadline(), Some(secs(15)));
+        assert_eq!(t.handle(Event::Tick, secs(14)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(15)),
+            forward(Signal::TERM, ForwardReason::StopDelayOver)
+        );
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(38)),
+            "deadline 30s - 2s after the stop"
+        );
+    }
+
+    #[test]
+    fn other_signals_keep_flowing_during_the_delay() {
+        let mut t = Timeline::new(with_delay(secs(5)));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::HUP), secs(1)),
+            forward(Signal::HUP, ForwardReason::Passthrough)
+        );
+        assert_eq!(t.next_deadline(), Some(secs(5)));
+    }
+
+    #[test]
+    fn second_stop_signal_during_the_delay_forwards_at_once() {
+        let mut t = Timeline::new(with_delay(secs(5)));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::TERM), secs(1)),
+            forward(Signal::TERM, ForwardReason::StopDelayCut)
+        );
+        assert_eq!(
+            t.handle(Event::Tick, secs(5)),
+            vec![],
+            "the delay is over already"
+        );
+    }
+
+    #[test]
+    fn sigint_during_the_delay_forwards_the_stop_signal_at_once() {
+        let mut t = Timeline::new(TimelineConfig {
+            stop_signal: SIGUSR1,
+            ..with_delay(secs(5))
+        });
+        t.handle(Event::Signal(SIGUSR1), secs(0));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::INT), secs(1)),
+            forward(SIGUSR1, ForwardReason::StopDelayCut)
+        );
+    }
+
+    #[test]
+    fn command_exiting_during_the_delay_skips_the_rest_of_it() {
+        let mut t = Timeline::new(with_delay(secs(20)));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(Event::CommandExited(EXIT_0), secs(1)),
+            vec![Action::TerminateLeftovers]
+        );
+        assert_eq!(
+            t.handle(Event::NothingLeft, secs(1)),
+            vec![Action::Exit(EXIT_0)]
+        );
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn hook_starts_with_the_stop_and_forwarding_waits_for_delay_and_hook() {
+        // The hook finishes first: forward when the delay is over.
+        let mut t = Timeline::new(TimelineConfig {
+            has_pre_stop_hook: true,
+            ..with_delay(secs(5))
+        });
+        assert_eq!(
+            t.handle(Event::Signal(Signal::TERM), secs(0)),
+            vec![
+                Action::HoldStop { until: secs(5) },
+                Action::StartPreStopHook
+            ]
+        );
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(28)),
+            "only the deadline while the hook runs"
+        );
+        assert_eq!(t.handle(Event::HookExited, secs(2)), vec![]);
+        assert_eq!(t.next_deadline(), Some(secs(5)));
+        assert_eq!(
+            t.handle(Event::Tick, secs(5)),
+            forward(Signal::TERM, ForwardReason::StopDelayOver)
+        );
+    }
+
+    #[test]
+    fn hook_outlasting_the_delay_holds_the_stop_until_it_ends() {
+        let mut t = Timeline::new(TimelineConfig {
+            has_pre_stop_hook: true,
+            ..with_delay(secs(5))
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(t.handle(Event::Tick, secs(6)), vec![]);
+        assert_eq!(
+            t.handle(Event::HookExited, secs(9)),
+            forward(Signal::TERM, ForwardReason::StopDelayOver)
+        );
+    }
+
+    #[test]
+    fn hook_without_delay_holds_the_stop_for_the_hook_alone() {
+        let mut t = Timeline::new(TimelineConfig {
+            has_pre_stop_hook: true,
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(1));
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(
+            t.handle(Event::HookExited, secs(2)),
+            forward(Signal::TERM, ForwardReason::StopDelayOver)
+        );
+    }
+
+    #[test]
+    fn deadline_while_the_hook_runs_kills_everything() {
+        let mut t = Timeline::new(TimelineConfig {
+            has_pre_stop_hook: true,
+            ..with_delay(secs(5))
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(Event::Tick, secs(28)),
+            vec![Action::KillEverything(KillReason::Deadline {
+                since_stop: secs(28),
+                since_forward: None,
+            })]
+        );
+        assert_eq!(t.handle(Event::CommandExited(KILLED), ms(28_010)), vec![]);
+        assert_eq!(
+            t.handle(Event::NothingLeft, ms(28_010)),
+            vec![Action::Exit(KILLED)]
+        );
+    }
+
+    #[test]
+    fn deadline_after_forwarding_kills_and_exits_137_status() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(30)),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(10));
+        assert_eq!(t.next_deadline(), Some(secs(38)));
+        assert_eq!(t.handle(Event::Tick, ms(37_999)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(38)),
+            vec![Action::KillEverything(KillReason::Deadline {
+                since_stop: secs(28),
+                since_forward: Some(secs(28)),
+            })]
+        );
+        t.handle(Event::CommandExited(KILLED), ms(38_001));
+        assert_eq!(
+            t.handle(Event::NothingLeft, ms(38_001)),
+            vec![Action::Exit(KILLED)]
+        );
+        assert_eq!(KILLED.code(), 137);
+    }
+
+    #[test]
+    fn stuck_processes_after_the_kill_do_not_keep_grace_init_alive() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(3)),
+            kill_margin: secs(1),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        t.handle(Event::Tick, secs(2));
+        assert_eq!(t.next_deadline(), Some(secs(2) + REAP_WAIT_AFTER_KILL));
+        assert_eq!(
+            t.handle(Event::Tick, secs(2) + REAP_WAIT_AFTER_KILL),
+            vec![Action::Exit(KILLED)]
+        );
+    }
+
+    #[test]
+    fn command_exit_at_the_deadline_keeps_its_real_status() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(3)),
+            kill_margin: secs(1),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        let status = ChildStatus::Exited(3);
+        assert_eq!(
+            t.handle(Event::CommandExited(status), secs(5)),
+            vec![Action::TerminateLeftovers]
+        );
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(2)),
+            "leftovers get no time past the deadline"
+        );
+        assert_eq!(
+            t.handle(Event::Tick, secs(5)),
+            vec![Action::KillEverything(KillReason::Deadline {
+                since_stop: secs(5),
+                since_forward: None,
+            })]
+        );
+        assert_eq!(
+            t.handle(Event::NothingLeft, secs(5)),
+            vec![Action::Exit(status)]
+        );
+    }
+
+    #[test]
+    fn command_exit_while_running_terminates_leftovers_then_exits() {
+        let mut t = Timeline::new(config());
+        let status = ChildStatus::Exited(5);
+        assert_eq!(
+            t.handle(Event::CommandExited(status), secs(1)),
+            vec![Action::TerminateLeftovers]
+        );
+        assert_eq!(t.next_deadline(), Some(secs(3)));
+        assert_eq!(
+            t.handle(Event::NothingLeft, ms(1_200)),
+            vec![Action::Exit(status)]
+        );
+    }
+
+    #[test]
+    fn leftovers_outliving_the_cleanup_timeout_are_killed_and_status_kept() {
+        let mut t = Timeline::new(config());
+        let status = ChildStatus::Exited(5);
+        t.handle(Event::CommandExited(status), secs(1));
+        assert_eq!(t.handle(Event::Tick, ms(2_999)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(3)),
+            vec![Action::KillEverything(KillReason::CleanupTimeout)]
+        );
+        assert_eq!(
+            t.handle(Event::NothingLeft, ms(3_001)),
+            vec![Action::Exit(status)]
+        );
+    }
+
+    #[test]
+    fn command_exit_after_forwarding_cleans_up_within_the_deadline() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(4)),
+            kill_margin: secs(1),
+            cleanup_timeout: secs(10),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        t.handle(Event::CommandExited(EXIT_0), secs(1));
+        assert_eq!(t.next_deadline(), Some(secs(3)));
+    }
+
+    #[test]
+    fn stop_signal_during_cleanup_bounds_it_by_the_deadline() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(4)),
+            kill_margin: secs(1),
+            cleanup_timeout: secs(60),
+            ..config()
+        });
+        t.handle(Event::CommandExited(EXIT_0), secs(0));
+        assert_eq!(t.handle(Event::Signal(Signal::TERM), secs(1)), vec![]);
+        assert_eq!(t.next_deadline(), Some(secs(4)));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::HUP), secs(2)),
+            forward(Signal::HUP, ForwardReason::Passthrough)
+        );
+    }
+
+    /// Waking at `next_deadline` must always change the state, or the supervisor would spin.
+    #[test]
+    fn every_deadline_changes_something_so_the_loop_never_spins() {
+        let configs = [
+            config(),
+            with_delay(secs(5)),
+            TimelineConfig {
+                has_pre_stop_hook: true,
+                ..with_delay(secs(5))
+            },
+            TimelineConfig {
+                has_pre_stop_hook: true,
+                ..config()
+            },
+            TimelineConfig {
+                grace_period: Some(secs(3)),
+                kill_margin: secs(1),
+                ..config()
+            },
+        ];
+        let scripts: [&[Event]; 5] = [
+            &[Event::Signal(Signal::TERM)],
+            &[Event::Signal(Signal::TERM), Event::HookExited],
+            &[Event::CommandExited(EXIT_0)],
+            &[Event::Signal(Signal::TERM), Event::CommandExited(EXIT_0)],
+            &[Event::Signal(Signal::TERM), Event::Signal(Signal::INT)],
+        ];
+        for config in &configs {
+            for script in scripts {
+                let mut t = Timeline::new(config.clone());
+                let mut now = Duration::ZERO;
+                for &event in script {
+                    now += ms(100);
+                    t.handle(event, now);
+                }
+                for _ in 0..10 {
+                    let Some(deadline) = t.next_deadline() else {
+                        break;
+                    };
+                    now = now.max(deadline);
+                    let before = t.state;
+                    t.handle(Event::Tick, now);
+                    assert_ne!(t.state, before, "{config:?} {script:?} spun at {now:?}");
+                }
+                assert_eq!(t.next_deadline().filter(|d| *d <= now), None);
+            }
+        }
+    }
+
+    #[test]
+    fn finished_timeline_ignores_everything() {
+        let mut t = Timeline::new(config());
+        t.handle(Event::CommandExited(EXIT_0), secs(0));
+        t.handle(Event::NothingLeft, secs(0));
+        for event in [Event::Signal(Signal::TERM), Event::Tick, Event::NothingLeft] {
+            assert_eq!(t.handle(event, secs(1)), vec![]);
+        }
+    }
+}
