@@ -1,0 +1,176 @@
+//! The processes grace-init answers for, and signalling all of them at once: as PID 1 every
+//! other process in the PID namespace, as a subreaper every descendant (including those that
+//! left the process group with setsid or were orphaned and adopted).
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use crate::signal::Signal;
+use crate::sys::{self, Pid};
+
+/// Who "everything" is.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope {
+    /// grace-init is PID 1: `kill(-1)` reaches every other process in the namespace at once.
+    Namespace,
+    /// grace-init is a subreaper with this pid: its descendants, found through /proc.
+    DescendantsOf(Pid),
+}
+
+/// One line of the process table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProcessEntry {
+    pid: Pid,
+    parent: i32,
+    zombie: bool,
+}
+
+/// Parses `/proc/PID/stat`: `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+fn parse_stat(stat: &str) -> Option<ProcessEntry> {
+    let (head, tail) = stat.rsplit_once(')')?;
+    let pid = Pid::new(head.split_whitespace().next()?.parse().ok()?)?;
+    let mut fields = tail.split_whitespace();
+    let state = fields.next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some(ProcessEntry {
+        pid,
+        parent,
+        zombie: state == "Z" || state == "X",
+    })
+}
+
+fn read_process_table() -> Vec<ProcessEntry> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let pid: i32 = name.to_str()?.parse().ok()?;
+            parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+        })
+        .collect()
+}
+
+/// The live (not yet dead) processes of `table` that `scope` covers, grace-init excluded.
+fn live_processes_in(table: &[ProcessEntry], scope: Scope, me: Pid) -> Vec<Pid> {
+    let covered: BTreeSet<i32> = match scope {
+        Scope::Namespace => table.iter().map(|p| p.pid.raw()).collect(),
+        Scope::DescendantsOf(root) => {
+            let mut found = BTreeSet::from([root.raw()]);
+            // Parents may be listed after their children: repeat until nothing is added.
+            loop {
+                let before = found.len();
+                for p in table {
+                    if found.contains(&p.parent) {
+                        found.insert(p.pid.raw());
+                    }
+                }
+                if found.len() == before {
+                    break found;
+                }
+            }
+        }
+    };
+    table
+        .iter()
+        .filter(|p| p.pid != me && !p.zombie && covered.contains(&p.pid.raw()))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Sends `signal` to every process in `scope` and returns how many were alive to receive it
+/// (`None` when /proc cannot tell, as PID 1 without /proc mounted).
+pub fn signal_everything(scope: Scope, signal: Signal) -> Option<usize> {
+    let me = sys::own_pid();
+    match scope {
+        Scope::Namespace => {
+            let table = read_process_table();
+            let count = live_processes_in(&table, scope, me).len();
+            // ESRCH: nobody else is left, which is fine.
+            let _ = sys::kill_every_process(signal);
+            (!table.is_empty()).then_some(count)
+        }
+        Scope::DescendantsOf(_) => {
+            // A process may fork between the listing and the kill: list again until a listing
+            // holds nobody new. SIGKILLed processes cannot fork any more, so this ends.
+            let mut signalled = BTreeSet::new();
+            loop {
+                let fresh: Vec<Pid> = live_processes_in(&read_process_table(), scope, me)
+                    .into_iter()
+                    .filter(|pid| !signalled.contains(pid))
+                    .collect();
+                if fresh.is_empty() {
+                    return Some(signalled.len());
+                }
+                for pid in fresh {
+                    // ESRCH: it exited in between.
+                    let _ = sys::kill_process(pid, signal);
+                    signalled.insert(pid);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pid: i32, parent: i32, zombie: bool) -> ProcessEntry {
+        ProcessEntry {
+            pid: Pid::new(pid).unwrap(),
+            parent,
+            zombie,
+        }
+    }
+
+    fn pids(list: Vec<Pid>) -> Vec<i32> {
+        let mut raw: Vec<i32> = list.into_iter().map(Pid::raw).collect();
+        raw.sort();
+        raw
+    }
+
+    #[test]
+    fn stat_lines_parse_even_with_odd_command_names() {
+        assert_eq!(
+            parse_stat("42 (my (odd) app) S 7 42 42 0 -1"),
+            Some(entry(42, 7, false))
+        );
+        assert_eq!(parse_stat("9 (z) Z 1 9 9"), Some(entry(9, 1, true)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_include_grandchildren_listed_before_their_parents_but_not_zombies() {
+        let me = Pid::new(100).unwrap();
+        let table = [
+            entry(1, 0, false),
+            entry(300, 200, false), // grandchild listed first
+            entry(100, 1, false),
+            entry(200, 100, false),
+            entry(201, 100, true), // zombie
+            entry(400, 1, false),  // not ours
+            entry(301, 300, false),
+        ];
+        assert_eq!(
+            pids(live_processes_in(&table, Scope::DescendantsOf(me), me)),
+            vec![200, 300, 301]
+        );
+    }
+
+    #[test]
+    fn namespace_scope_is_everyone_alive_but_grace_init() {
+        let me = Pid::new(1).unwrap();
+        let table = [
+            entry(1, 0, false),
+            entry(5, 1, false),
+            entry(6, 5, true),
+            entry(7, 0, false),
+        ];
+        assert_eq!(
+            pids(live_processes_in(&table, Scope::Namespace, me)),
+            vec![5, 7]
+        );
+    }
+}

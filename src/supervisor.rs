@@ -1,0 +1,338 @@
+//! The event loop: sleeps until a signal or the timeline's next deadline, reaps children, feeds
+//! what happened to the [`Timeline`] and carries out the actions it returns.
+//!
+//! Single-threaded by design: every signal stays blocked and is taken synchronously with
+//! `rt_sigtimedwait`, so there are no handlers, no races with them, and no periodic wake-ups.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use tracing::{debug, error, info, warn};
+
+use crate::cli::Config;
+use crate::duration::Human;
+use crate::exit_status::remap_exit_code;
+use crate::log;
+use crate::processes::{self, Scope};
+use crate::rewrite::rewrite_signal;
+use crate::signal::Signal;
+use crate::spawn;
+use crate::sys::{self, Pid, Reaped, SignalSet, Wake};
+use crate::timeline::{Action, Event, ForwardReason, KillReason, Timeline};
+
+/// Starts the command and supervises it until grace-init must exit; returns the exit code.
+pub fn run(config: Config, original_mask: SignalSet, start: Instant) -> u8 {
+    let me = sys::own_pid();
+    let scope = if me.raw() == 1 {
+        Scope::Namespace
+    } else {
+        match sys::become_child_subreaper() {
+            Ok(()) => debug!("not PID 1 (pid {me}): registered as child subreaper"),
+            Err(errno) => warn!(
+                "not PID 1 and cannot become child subreaper: {}",
+                errno.desc()
+            ),
+        }
+        Scope::DescendantsOf(me)
+    };
+    let directory = std::env::current_dir().ok();
+    let take_terminal = sys::holds_terminal_foreground();
+    let command = match spawn::spawn_command(&config.command, original_mask, take_terminal) {
+        Ok(pid) => pid,
+        Err(error) => {
+            log::print_fatal(format_args!("{error}"));
+            return error.exit_code();
+        }
+    };
+    info!(
+        "started {:?} as pid {command} in its own process group{}",
+        config.command[0],
+        if take_terminal {
+            ", in the terminal's foreground"
+        } else {
+            ""
+        }
+    );
+    if let Err(errno) = sys::close_fds_from_3() {
+        warn!("cannot close inherited file descriptors: {}", errno.desc());
+    }
+    if let Err(error) = sys::change_directory_to_root() {
+        warn!("cannot change directory to /: {error}");
+    }
+    let timeline = Timeline::new(config.timeline.clone());
+    Supervisor {
+        config,
+        start,
+        original_mask,
+        me,
+        scope,
+        directory,
+        command,
+        command_reaped: false,
+        hook: None,
+        timeline,
+    }
+    .event_loop()
+}
+
+struct Supervisor {
+    config: Config,
+    start: Instant,
+    original_mask: SignalSet,
+    me: Pid,
+    scope: Scope,
+    /// Where grace-init was started, for the pre-stop hook (grace-init itself moved to `/`).
+    directory: Option<PathBuf>,
+    command: Pid,
+    command_reaped: bool,
+    /// The running pre-stop hook and when it started.
+    hook: Option<(Pid, Duration)>,
+    timeline: Timeline,
+}
+
+impl Supervisor {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn event_loop(mut self) -> u8 {
+        let mut events = VecDeque::new();
+        loop {
+            let timeout = self
+                .timeline
+                .next_deadline()
+                .map(|deadline| deadline.saturating_sub(self.now()));
+            match sys::wait_for_signal(SignalSet::ALL, timeout) {
+                Wake::Signal(received) if received.signal == Signal::CHLD => {
+                    self.reap_children(&mut events)
+                }
+                Wake::Signal(received) if received.raised_by(self.me) => {
+                    debug!(
+                        "ignored {} raised by grace-init's own actions",
+                        received.signal
+                    )
+                }
+                Wake::Signal(received) => {
+                    debug!(
+                        "received {} from pid {}",
+                        received.signal,
+                        received.sender()
+                    );
+                    events.push_back(Event::Signal(received.signal));
+                }
+                Wake::Timeout => {}
+            }
+            // Deadlines are checked on every wake-up, so a flood of signals cannot hold them off.
+            if self
+                .timeline
+                .next_deadline()
+                .is_some_and(|deadline| self.now() >= deadline)
+            {
+                events.push_back(Event::Tick);
+            }
+            while let Some(event) = events.pop_front() {
+                for action in self.timeline.handle(event, self.now()) {
+                    if let Some(code) = self.carry_out(action, &mut events) {
+                        return code;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reaps every exited child: one SIGCHLD may stand for many exits.
+    fn reap_children(&mut self, events: &mut VecDeque<Event>) {
+        loop {
+            match sys::reap_any_child() {
+                Ok(Reaped::Child { pid, status }) if pid == self.command => {
+                    self.command_reaped = true;
+                    info!("command (pid {pid}) {status}{}", self.since_stop());
+                    events.push_back(Event::CommandExited(status));
+                }
+                Ok(Reaped::Child { pid, status })
+                    if self.hook.is_some_and(|(hook, _)| hook == pid) =>
+                {
+                    let started = self.hook.take().map_or(Duration::ZERO, |(_, at)| at);
+                    info!(
+                        "pre-stop hook {status} after {}{}",
+                        Human(self.now().saturating_sub(started)),
+                        self.since_stop()
+                    );
+                    events.push_back(Event::HookExited);
+                }
+                Ok(Reaped::Child { pid, status }) => debug!("reaped pid {pid}, which {status}"),
+                Ok(Reaped::NoneReady) => return,
+                Ok(Reaped::NoChildren) => {
+                    events.push_back(Event::NothingLeft);
+                    return;
+                }
+                Err(errno) => {
+                    error!("waitpid failed: {}", errno.desc());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `, 1.234s after the stop signal` once a stop is under way, for the timeline's log lines.
+    fn since_stop(&self) -> String {
+        self.timeline
+            .stopped_at()
+            .map(|at| {
+                format!(
+                    ", {} after the stop signal",
+                    Human(self.now().saturating_sub(at))
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// Does what the timeline asked; returns the exit code when grace-init must exit.
+    fn carry_out(&mut self, action: Action, events: &mut VecDeque<Event>) -> Option<u8> {
+        match action {
+            Action::Forward(signal, reason) => self.forward(signal, reason),
+            Action::HoldStop { until } => info!(
+                "{} received: holding it back for {} (stop delay{})",
+                self.config.timeline.stop_signal,
+                Human(until.saturating_sub(self.now())),
+                if self.config.pre_stop_hook.is_some() {
+                    " and pre-stop hook"
+                } else {
+                    ""
+                }
+            ),
+            Action::StartPreStopHook => self.start_pre_stop_hook(events),
+            Action::TerminateLeftovers => {
+                let count = processes::signal_everything(self.scope, Signal::TERM);
+                if count != Some(0) {
+                    info!(
+                        "sent SIGTERM to {} left behind by the command; waiting up to {}",
+                        process_count(count),
+                        Human(self.config.timeline.cleanup_timeout)
+                    );
+                }
+            }
+            Action::KillEverything(reason) => {
+                let killed = process_count(processes::signal_everything(self.scope, Signal::KILL));
+                match reason {
+                    KillReason::Deadline {
+                        since_forward: Some(since_forward),
+                        ..
+                    } => warn!(
+                        "command did not exit within {} after {}; killed {killed}",
+                        Human(since_forward),
+                        self.forwarded_stop_signal()
+                    ),
+                    KillReason::Deadline { since_stop, .. } => warn!(
+                        "deadline reached {} after {}; killed {killed}",
+                        Human(since_stop),
+                        self.config.timeline.stop_signal
+                    ),
+                    KillReason::CleanupTimeout => warn!(
+                        "processes left behind by the command did not exit within {} after SIGTERM; killed {killed}",
+                        Human(self.config.timeline.cleanup_timeout)
+                    ),
+                }
+            }
+            Action::Exit(status) => {
+                let code = remap_exit_code(status.code(), &self.config.exit_remaps);
+                info!(
+                    "exiting with {code} (command {status}){}",
+                    self.since_stop()
+                );
+                return Some(code);
+            }
+        }
+        None
+    }
+
+    /// The stop signal as the command receives it, after `--rewrite`.
+    fn forwarded_stop_signal(&self) -> String {
+        let stop = self.config.timeline.stop_signal;
+        match rewrite_signal(stop, &self.config.rewrites) {
+            Some(signal) => signal.to_string(),
+            None => format!("{stop} (dropped by --rewrite)"),
+        }
+    }
+
+    fn forward(&self, signal: Signal, reason: ForwardReason) {
+        let Some(target_signal) = rewrite_signal(signal, &self.config.rewrites) else {
+            debug!("dropped {signal} (--rewrite)");
+            return;
+        };
+        let (result, target) = if self.config.single_child {
+            if self.command_reaped {
+                // Its pid may belong to somebody else by now.
+                debug!("not forwarding {signal}: the command has exited");
+                return;
+            }
+            (sys::kill_process(self.command, target_signal), "pid")
+        } else {
+            (
+                sys::kill_process_group(self.command, target_signal),
+                "process group",
+            )
+        };
+        let shown = if target_signal == signal {
+            signal.to_string()
+        } else {
+            format!("{signal} as {target_signal}")
+        };
+        match result {
+            Ok(()) => match reason {
+                ForwardReason::Passthrough => {
+                    debug!("forwarded {shown} to {target} {}", self.command)
+                }
+                ForwardReason::StopSignal => {
+                    info!("forwarded {shown} to {target} {}", self.command)
+                }
+                ForwardReason::StopDelayOver => info!(
+                    "stop delay over: forwarded {shown} to {target} {}{}",
+                    self.command,
+                    self.since_stop()
+                ),
+                ForwardReason::StopDelayCut => info!(
+                    "stop delay cut short by a second signal: forwarded {shown} to {target} {}{}",
+                    self.command,
+                    self.since_stop()
+                ),
+            },
+            Err(Errno::ESRCH) => debug!(
+                "could not forward {shown}: {target} {} is gone",
+                self.command
+            ),
+            Err(errno) => warn!(
+                "could not forward {shown} to {target} {}: {}",
+                self.command,
+                errno.desc()
+            ),
+        }
+    }
+
+    fn start_pre_stop_hook(&mut self, events: &mut VecDeque<Event>) {
+        let Some(hook) = &self.config.pre_stop_hook else {
+            events.push_back(Event::HookExited);
+            return;
+        };
+        match spawn::spawn_pre_stop_hook(&hook.0, self.original_mask, self.directory.as_deref()) {
+            Ok(pid) => {
+                info!("pre-stop hook started as pid {pid}");
+                self.hook = Some((pid, self.now()));
+            }
+            Err(error) => {
+                error!("pre-stop hook failed: {error}");
+                events.push_back(Event::HookExited);
+            }
+        }
+    }
+}
+
+fn process_count(count: Option<usize>) -> String {
+    match count {
+        Some(1) => "1 process".to_string(),
+        Some(n) => format!("{n} processes"),
+        None => "every process".to_string(),
+    }
+}
