@@ -5,8 +5,10 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::error::ErrorKind;
-use clap::{ArgAction, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::duration::{parse_duration, Human};
 use crate::exit_status::{parse_exit_remap, ExitRemap};
@@ -28,7 +30,7 @@ const USAGE: &str = "grace-init [OPTIONS] [--] COMMAND [ARGS]...";
 )]
 struct Arguments {
     /// Forward signals to the command alone instead of its whole process group
-    #[arg(long, env = "GRACE_INIT_SINGLE_CHILD")]
+    #[arg(long, env = "GRACE_INIT_SINGLE_CHILD", value_parser = BoolishValueParser::new())]
     single_child: bool,
 
     /// Translate signal FROM to TO before forwarding it (TO = 0 or NONE drops it); repeatable
@@ -59,7 +61,7 @@ struct Arguments {
     verbose: u8,
 
     /// Log errors only
-    #[arg(short, long, env = "GRACE_INIT_QUIET", conflicts_with = "verbose")]
+    #[arg(short, long, env = "GRACE_INIT_QUIET", value_parser = BoolishValueParser::new())]
     quiet: bool,
 
     /// The incoming signal that starts the shutdown timeline
@@ -129,10 +131,15 @@ pub enum Exit {
 
 /// Parses `args` (the program name first) and the `GRACE_INIT_*` environment.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Config, Exit> {
-    let arguments = Arguments::try_parse_from(args).map_err(|error| match error.kind() {
+    let clap_exit = |error: clap::Error| match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Info(error.to_string()),
         _ => Exit::Usage(one_line(&error.to_string())),
-    })?;
+    };
+    let matches = Arguments::command()
+        .try_get_matches_from(args)
+        .map_err(clap_exit)?;
+    let arguments = Arguments::from_arg_matches(&matches).map_err(clap_exit)?;
+    let verbosity = verbosity(&matches, arguments.verbose, arguments.quiet).map_err(Exit::Usage)?;
     let timeline = TimelineConfig {
         stop_signal: arguments.stop_signal,
         stop_delay: arguments.stop_delay,
@@ -153,14 +160,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Config, Exit> {
         single_child: arguments.single_child,
         rewrites: arguments.rewrites,
         exit_remaps: arguments.exit_remaps,
-        verbosity: if arguments.quiet {
-            -1
-        } else {
-            arguments.verbose.min(i8::MAX as u8) as i8
-        },
+        verbosity,
         pre_stop_hook: arguments.pre_stop,
         timeline,
     })
+}
+
+/// -1 for `--quiet`, else the `--verbose` count. A level given on the command line beats one
+/// from the environment; both from the same place contradict each other.
+fn verbosity(matches: &ArgMatches, verbose: u8, quiet: bool) -> Result<i8, String> {
+    let on_command_line = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let verbose_level = verbose.min(i8::MAX as u8) as i8;
+    match (quiet, verbose > 0) {
+        (true, true) if on_command_line("quiet") == on_command_line("verbose") => {
+            Err("--quiet and --verbose (or GRACE_INIT_QUIET and GRACE_INIT_VERBOSE) contradict each other".to_string())
+        }
+        (true, true) if on_command_line("verbose") => Ok(verbose_level),
+        (true, _) => Ok(-1),
+        (false, _) => Ok(verbose_level),
+    }
 }
 
 /// The usage hint printed under a usage error.
