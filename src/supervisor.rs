@@ -193,12 +193,12 @@ impl Supervisor {
     fn carry_out(&mut self, action: Action, events: &mut VecDeque<Event>) -> Option<u8> {
         match action {
             Action::Forward(signal, reason) => self.forward(signal, reason),
-            Action::HoldStop { until } => info!(
-                "{} received: holding it back for {} (stop delay{})",
+            Action::HoldStop { .. } => info!(
+                "{} received: holding it back for the stop delay of {}{}",
                 self.config.timeline.stop_signal,
-                Human(until.saturating_sub(self.now())),
+                Human(self.config.timeline.stop_delay),
                 if self.config.pre_stop_hook.is_some() {
-                    " and pre-stop hook"
+                    " and the pre-stop hook"
                 } else {
                     ""
                 }

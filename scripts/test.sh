@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly what CI runs (.ci/run calls this script):
+# formatting, the static size-budgeted release binary, unit and integration tests (as PID 1 in a
+# PID namespace, as a subreaper, through a pseudo-terminal, inside Docker containers), the short
+# zero-downtime run and the benchmark's quick mode.
+#
+# With CI=true a missing capability (unshare, a Docker engine) fails the run; otherwise the
+# tests that need it skip and say why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "setup"
+scripts/setup.sh
+
+if cargo fmt --version >/dev/null 2>&1; then
+    step "cargo fmt --check"
+    cargo fmt --check
+fi
+
+step "release build: static, within the size budget"
+cargo build --release --locked
+binary=target/x86_64-unknown-linux-musl/release/grace-init
+budget=800000
+size=$(stat -c %s "$binary")
+file "$binary"
+file "$binary" | grep -q "statically linked" || { echo "FAIL: $binary is not statically linked" >&2; exit 1; }
+echo "size: $size bytes (budget $budget)"
+[ "$size" -le "$budget" ] || { echo "FAIL: $binary is $size bytes, over the $budget budget" >&2; exit 1; }
+
+step "container images"
+if docker info >/dev/null 2>&1; then
+    docker/build-images.sh
+elif [ "${CI:-}" = true ]; then
+    echo "FAIL: no Docker engine, and CI=true requires the container tests" >&2
+    exit 1
+else
+    echo "SKIP: no Docker engine reachable; the container tests will skip" >&2
+fi
+
+step "unit and integration tests"
+cargo test --locked
+
+step "zero-downtime (short run)"
+bench/zero-downtime/run.sh --quick
+
+step "benchmark (quick mode: checks it works, not speed)"
+bench/run.sh --quick >/dev/null
+
+step "all tests passed"
