@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Read;
 
 use crate::signal::Signal;
 use crate::sys::{self, Pid};
@@ -47,9 +48,21 @@ fn read_process_table() -> Vec<ProcessEntry> {
         .filter_map(|entry| {
             let name = entry.ok()?.file_name();
             let pid: i32 = name.to_str()?.parse().ok()?;
-            parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+            read_stat(pid)
         })
         .collect()
+}
+
+/// Reads `/proc/PID/stat` in one system call: the fields we need come first, and the kernel
+/// produces the whole line at once.
+fn read_stat(pid: i32) -> Option<ProcessEntry> {
+    let mut buffer = [0u8; 512];
+    let length = fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut buffer)
+        .ok()?;
+    // comm may hold any bytes; only the numbers around it matter.
+    parse_stat(&String::from_utf8_lossy(&buffer[..length]))
 }
 
 /// The live (not yet dead) processes of `table` that `scope` covers, grace-init excluded.

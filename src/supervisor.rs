@@ -144,12 +144,13 @@ impl Supervisor {
 
     /// Reaps every exited child: one SIGCHLD may stand for many exits.
     fn reap_children(&mut self, events: &mut VecDeque<Event>) {
+        let mut command_status = None;
         loop {
             match sys::reap_any_child() {
                 Ok(Reaped::Child { pid, status }) if pid == self.command => {
                     self.command_reaped = true;
                     info!("command (pid {pid}) {status}{}", self.since_stop());
-                    events.push_back(Event::CommandExited(status));
+                    command_status = Some(status);
                 }
                 Ok(Reaped::Child { pid, status })
                     if self.hook.is_some_and(|(hook, _)| hook == pid) =>
@@ -163,13 +164,27 @@ impl Supervisor {
                     events.push_back(Event::HookExited);
                 }
                 Ok(Reaped::Child { pid, status }) => debug!("reaped pid {pid}, which {status}"),
-                Ok(Reaped::NoneReady) => return,
-                Ok(Reaped::NoChildren) => {
-                    events.push_back(Event::NothingLeft);
+                Ok(outcome) => {
+                    let nothing_left = outcome == Reaped::NoChildren;
+                    if let Some(status) = command_status {
+                        events.push_back(Event::CommandExited {
+                            status,
+                            others_left: !nothing_left,
+                        });
+                    }
+                    if nothing_left {
+                        events.push_back(Event::NothingLeft);
+                    }
                     return;
                 }
                 Err(errno) => {
                     error!("waitpid failed: {}", errno.desc());
+                    if let Some(status) = command_status {
+                        events.push_back(Event::CommandExited {
+                            status,
+                            others_left: true,
+                        });
+                    }
                     return;
                 }
             }

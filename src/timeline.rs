@@ -55,8 +55,12 @@ impl TimelineConfig {
 pub enum Event {
     /// A signal to grace-init (never SIGCHLD, never one it raised itself).
     Signal(Signal),
-    /// The command grace-init started has been reaped.
-    CommandExited(ChildStatus),
+    /// The command grace-init started has been reaped; `others_left`: whether any other child
+    /// remained after that reaping pass.
+    CommandExited {
+        status: ChildStatus,
+        others_left: bool,
+    },
     /// The pre-stop hook has been reaped, or could not be started.
     HookExited,
     /// Every child has been reaped and none is left.
@@ -229,9 +233,13 @@ impl Timeline {
                     hook_running: self.config.has_pre_stop_hook,
                 }
             }
-            (State::Running, Event::CommandExited(status)) => {
-                self.clean_up(status, None, now, actions)
-            }
+            (
+                State::Running,
+                Event::CommandExited {
+                    status,
+                    others_left,
+                },
+            ) => self.clean_up(status, others_left, None, now, actions),
             (State::Running, Event::Signal(signal)) => {
                 actions.push(Action::Forward(signal, ForwardReason::Passthrough));
                 State::Running
@@ -247,8 +255,12 @@ impl Timeline {
                 event,
             ) => {
                 // A command that exits is cleaned up even at the deadline: its status is kept.
-                if let Event::CommandExited(status) = event {
-                    return self.clean_up(status, Some(stopped_at), now, actions);
+                if let Event::CommandExited {
+                    status,
+                    others_left,
+                } = event
+                {
+                    return self.clean_up(status, others_left, Some(stopped_at), now, actions);
                 }
                 if self.deadline_passed(stopped_at, now) {
                     return self.kill(stopped_at, None, now, actions);
@@ -292,8 +304,12 @@ impl Timeline {
                 },
                 event,
             ) => {
-                if let Event::CommandExited(status) = event {
-                    return self.clean_up(status, Some(stopped_at), now, actions);
+                if let Event::CommandExited {
+                    status,
+                    others_left,
+                } = event
+                {
+                    return self.clean_up(status, others_left, Some(stopped_at), now, actions);
                 }
                 if self.deadline_passed(stopped_at, now) {
                     return self.kill(stopped_at, Some(forwarded_at), now, actions);
@@ -352,7 +368,7 @@ impl Timeline {
             },
 
             (State::Killed { status, until }, event) => match event {
-                Event::CommandExited(status) => State::Killed {
+                Event::CommandExited { status, .. } => State::Killed {
                     status: Some(status),
                     until,
                 },
@@ -373,15 +389,20 @@ impl Timeline {
         }
     }
 
-    /// The command exited with `status`: terminate what it left behind and give it until the
-    /// cleanup timeout, or the deadline if that comes first.
+    /// The command exited with `status`: exit at once if it left nothing behind, else terminate
+    /// what it left and give that until the cleanup timeout, or the deadline if that comes first.
     fn clean_up(
         &self,
         status: ChildStatus,
+        others_left: bool,
         stopped_at: Option<Duration>,
         now: Duration,
         actions: &mut Vec<Action>,
     ) -> State {
+        if !others_left {
+            actions.push(Action::Exit(status));
+            return State::Finished;
+        }
         actions.push(Action::TerminateLeftovers);
         let cleanup_over = now + self.config.cleanup_timeout;
         let until = stopped_at
@@ -442,6 +463,14 @@ mod tests {
             stop_delay: delay,
             grace_period: Some(secs(30)),
             ..config()
+        }
+    }
+
+    /// The command exited while other processes it started were still running.
+    fn exited(status: ChildStatus) -> Event {
+        Event::CommandExited {
+            status,
+            others_left: true,
         }
     }
 
@@ -545,7 +574,7 @@ mod tests {
         let mut t = Timeline::new(with_delay(secs(20)));
         t.handle(Event::Signal(Signal::TERM), secs(0));
         assert_eq!(
-            t.handle(Event::CommandExited(EXIT_0), secs(1)),
+            t.handle(exited(EXIT_0), secs(1)),
             vec![Action::TerminateLeftovers]
         );
         assert_eq!(
@@ -624,7 +653,7 @@ mod tests {
                 since_forward: None,
             })]
         );
-        assert_eq!(t.handle(Event::CommandExited(KILLED), ms(28_010)), vec![]);
+        assert_eq!(t.handle(exited(KILLED), ms(28_010)), vec![]);
         assert_eq!(
             t.handle(Event::NothingLeft, ms(28_010)),
             vec![Action::Exit(KILLED)]
@@ -647,7 +676,7 @@ mod tests {
                 since_forward: Some(secs(28)),
             })]
         );
-        t.handle(Event::CommandExited(KILLED), ms(38_001));
+        t.handle(exited(KILLED), ms(38_001));
         assert_eq!(
             t.handle(Event::NothingLeft, ms(38_001)),
             vec![Action::Exit(KILLED)]
@@ -681,7 +710,7 @@ mod tests {
         t.handle(Event::Signal(Signal::TERM), secs(0));
         let status = ChildStatus::Exited(3);
         assert_eq!(
-            t.handle(Event::CommandExited(status), secs(5)),
+            t.handle(exited(status), secs(5)),
             vec![Action::TerminateLeftovers]
         );
         assert_eq!(
@@ -703,11 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn command_exit_with_nothing_left_exits_at_once_without_terminating_anything() {
+        let mut t = Timeline::new(config());
+        let alone = Event::CommandExited {
+            status: ChildStatus::Exited(4),
+            others_left: false,
+        };
+        assert_eq!(
+            t.handle(alone, secs(1)),
+            vec![Action::Exit(ChildStatus::Exited(4))]
+        );
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
     fn command_exit_while_running_terminates_leftovers_then_exits() {
         let mut t = Timeline::new(config());
         let status = ChildStatus::Exited(5);
         assert_eq!(
-            t.handle(Event::CommandExited(status), secs(1)),
+            t.handle(exited(status), secs(1)),
             vec![Action::TerminateLeftovers]
         );
         assert_eq!(t.next_deadline(), Some(secs(3)));
@@ -721,7 +764,7 @@ mod tests {
     fn leftovers_outliving_the_cleanup_timeout_are_killed_and_status_kept() {
         let mut t = Timeline::new(config());
         let status = ChildStatus::Exited(5);
-        t.handle(Event::CommandExited(status), secs(1));
+        t.handle(exited(status), secs(1));
         assert_eq!(t.handle(Event::Tick, ms(2_999)), vec![]);
         assert_eq!(
             t.handle(Event::Tick, secs(3)),
@@ -742,7 +785,7 @@ mod tests {
             ..config()
         });
         t.handle(Event::Signal(Signal::TERM), secs(0));
-        t.handle(Event::CommandExited(EXIT_0), secs(1));
+        t.handle(exited(EXIT_0), secs(1));
         assert_eq!(t.next_deadline(), Some(secs(3)));
     }
 
@@ -754,7 +797,7 @@ mod tests {
             cleanup_timeout: secs(60),
             ..config()
         });
-        t.handle(Event::CommandExited(EXIT_0), secs(0));
+        t.handle(exited(EXIT_0), secs(0));
         assert_eq!(t.handle(Event::Signal(Signal::TERM), secs(1)), vec![]);
         assert_eq!(t.next_deadline(), Some(secs(4)));
         assert_eq!(
@@ -786,8 +829,8 @@ mod tests {
         let scripts: [&[Event]; 5] = [
             &[Event::Signal(Signal::TERM)],
             &[Event::Signal(Signal::TERM), Event::HookExited],
-            &[Event::CommandExited(EXIT_0)],
-            &[Event::Signal(Signal::TERM), Event::CommandExited(EXIT_0)],
+            &[exited(EXIT_0)],
+            &[Event::Signal(Signal::TERM), exited(EXIT_0)],
             &[Event::Signal(Signal::TERM), Event::Signal(Signal::INT)],
         ];
         for config in &configs {
@@ -815,7 +858,7 @@ mod tests {
     #[test]
     fn finished_timeline_ignores_everything() {
         let mut t = Timeline::new(config());
-        t.handle(Event::CommandExited(EXIT_0), secs(0));
+        t.handle(exited(EXIT_0), secs(0));
         t.handle(Event::NothingLeft, secs(0));
         for event in [Event::Signal(Signal::TERM), Event::Tick, Event::NothingLeft] {
             assert_eq!(t.handle(event, secs(1)), vec![]);
