@@ -1,0 +1,791 @@
+//! End-to-end tests: grace-init as PID 1 of real Docker containers, stopped and signalled the way
+//! Docker and Kubernetes do it (`docker stop -t N`, `docker kill -s SIG`, `docker run -it`).
+//!
+//! Needs a Docker engine. When `docker info` fails the tests are skipped with a message, except
+//! with `CI=true`, where they fail. The images come from `docker/build-images.sh`, run once per
+//! test binary with `GRACE_INIT_BIN` set to the binary under test: `GRACE_INIT_TEST_BIN` if set,
+//! else the release binary when it is newer than the sources (`cargo build --release`), else the
+//! binary cargo built for this test run (static musl as well). Nothing is pulled: every image is
+//! `FROM scratch` with grace-init and busybox-static.
+//!
+//! Every scenario that takes options runs twice: once with flags, once with the same options as
+//! `GRACE_INIT_*` environment variables (`-e`), and must behave the same.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+const TESTKIT: &str = "grace-init/testkit:test";
+const SCRIPT_EXAMPLE: &str = "grace-init/script-entrypoint:test";
+const REWRITE_EXAMPLE: &str = "grace-init/httpd-rewrite:test";
+const ENV_EXAMPLE: &str = "grace-init/env-config:test";
+
+// ---------------------------------------------------------------------------------------------
+// set-up: docker available? images built (once)?
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Newest modification time among the sources a release build depends on.
+fn newest_source() -> Option<SystemTime> {
+    let mut newest = mtime(&root().join("Cargo.toml"));
+    let mut dirs = vec![root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(t) = mtime(&path) {
+                newest = newest.max(Some(t));
+            }
+        }
+    }
+    newest
+}
+
+fn binary_under_test() -> PathBuf {
+    if let Ok(bin) = std::env::var("GRACE_INIT_TEST_BIN") {
+        return PathBuf::from(bin);
+    }
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_grace-init"));
+    // <target>/<triple>/debug/grace-init -> <target>/<triple>/release/grace-init
+    let release = built
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("release").join("grace-init"));
+    if let Some(release) = release {
+        if let (Some(rel), Some(src)) = (mtime(&release), newest_source()) {
+            if rel >= src {
+                return release;
+            }
+            eprintln!(
+                "docker_e2e: {} is older than the sources; using {}",
+                release.display(),
+                built.display()
+            );
+        }
+    }
+    built
+}
+
+fn docker_available() -> Result<(), String> {
+    match Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "`docker info` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run docker: {e}")),
+    }
+}
+
+fn build_images() -> Result<(), String> {
+    let bin = binary_under_test();
+    eprintln!("docker_e2e: building images with {}", bin.display());
+    let out = Command::new("bash")
+        .arg(root().join("docker/build-images.sh"))
+        .env("GRACE_INIT_BIN", &bin)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run docker/build-images.sh: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "docker/build-images.sh failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// True when the test should run. Skips (false) without Docker unless CI=true; panics when the
+/// images cannot be built.
+fn setup() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    static DOCKER: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(why) = DOCKER.get_or_init(docker_available) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but Docker is not usable: {why}");
+        }
+        eprintln!("docker_e2e: SKIPPED, Docker is not usable: {why}");
+        return false;
+    }
+    if let Err(why) = READY.get_or_init(build_images) {
+        panic!("{why}");
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker helpers
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run docker")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A container that is removed (`docker rm -f`) when dropped, pass or fail.
+struct Container {
+    name: String,
+}
+
+impl Container {
+    fn name_for(test: &str) -> String {
+        format!("grace-init-e2e-{test}-{}", std::process::id())
+    }
+
+    /// `docker run -d --name <unique> ARGS...`
+    fn run(test: &str, args: &[&str]) -> Container {
+        let name = Self::name_for(test);
+        let _ = docker(&["rm", "-f", &name]);
+        let mut full = vec!["run", "-d", "--name", &name];
+        full.extend_from_slice(args);
+        docker_ok(&full);
+        Container { name }
+    }
+
+    fn logs(&self) -> String {
+        let out = docker(&["logs", &self.name]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "{}: no {needle:?} in the logs after {timeout:?}:\n{logs}",
+                    self.name
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ip(&self) -> String {
+        docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}",
+            &self.name,
+        ])
+    }
+
+    fn running(&self) -> bool {
+        docker_ok(&["inspect", "-f", "{{.State.Running}}", &self.name]) == "true"
+    }
+
+    /// `docker wait`: blocks until the container stops, returns its exit code.
+    fn exit_code(&self) -> i32 {
+        docker_ok(&["wait", &self.name]).parse().expect("exit code")
+    }
+
+    /// `docker stop -t SECS` in the background; returns the child to wait on.
+    fn stop_in_background(&self, secs: u32) -> Child {
+        Command::new("docker")
+            .args(["stop", "-t", &secs.to_string(), &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("docker stop")
+    }
+
+    /// `docker stop -t SECS`, returns how long it took.
+    fn stop(&self, secs: u32) -> Duration {
+        let start = Instant::now();
+        let status = self.stop_in_background(secs).wait().expect("docker stop");
+        assert!(status.success(), "docker stop {} failed", self.name);
+        start.elapsed()
+    }
+
+    fn kill(&self, signal: &str) {
+        docker_ok(&["kill", "-s", signal, &self.name]);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
+}
+
+/// One HTTP GET from the host to ADDR; Ok when the answer is `200`.
+fn http_get(addr: &str, timeout: Duration) -> Result<(), String> {
+    let sock: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&sock, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.lines().next().unwrap_or("");
+    if status.contains(" 200") {
+        Ok(())
+    } else {
+        Err(format!("answer {status:?}"))
+    }
+}
+
+fn wait_for_http(addr: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        match http_get(addr, Duration::from_secs(1)) {
+            Ok(()) => return,
+            Err(e) if start.elapsed() > timeout => panic!("{addr} never answered: {e}"),
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// options as flags or as GRACE_INIT_* variables
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Flags,
+    Env,
+}
+
+/// grace-init options, e.g. `[("stop-delay", Some("4s")), ("single-child", None)]`.
+type Opts<'a> = &'a [(&'a str, Option<&'a str>)];
+
+/// `docker run` arguments: `[-e VAR=..]... IMAGE [--opt val]... [--] CMD...` for an image whose
+/// entrypoint is `/grace-init` (else pass `--entrypoint /grace-init` in `pre`).
+fn run_args(mode: Mode, pre: &[&str], image: &str, opts: Opts, cmd: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = pre.iter().map(|s| s.to_string()).collect();
+    let mut after: Vec<String> = Vec::new();
+    for (opt, val) in opts {
+        match mode {
+            Mode::Flags => {
+                after.push(format!("--{opt}"));
+                if let Some(v) = val {
+                    after.push(v.to_string());
+                }
+            }
+            Mode::Env => {
+                let var = format!("GRACE_INIT_{}", opt.to_uppercase().replace('-', "_"));
+                args.push("-e".into());
+                args.push(format!("{var}={}", val.unwrap_or("1")));
+            }
+        }
+    }
+    args.push(image.into());
+    args.extend(after);
+    if matches!(mode, Mode::Flags) {
+        args.push("--".into());
+    }
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run_with(
+    test: &str,
+    mode: Mode,
+    pre: &[&str],
+    image: &str,
+    opts: Opts,
+    cmd: &[&str],
+) -> Container {
+    let args = run_args(mode, pre, image, opts, cmd);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Container::run(&format!("{test}-{mode:?}").to_lowercase(), &refs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker stop: the signal reaches a grandchild behind a shell script; the exit code is the app's
+
+#[test]
+fn docker_stop_reaches_app_behind_script_and_exit_code_is_the_apps() {
+    if !setup() {
+        return;
+    }
+    // docker/examples/script-entrypoint: grace-init -> /start.sh (sh) -> /app.sh (traps TERM, exit 42)
+    let c = Container::run("script-entrypoint", &[SCRIPT_EXAMPLE]);
+    c.wait_for_log("app: started", Duration::from_secs(10));
+    let took = c.stop(30);
+    let logs = c.logs();
+    assert_eq!(
+        c.exit_code(),
+        42,
+        "the app's status is the container's; logs:\n{logs}"
+    );
+    assert!(
+        logs.contains("app: got SIGTERM"),
+        "the app got SIGTERM; logs:\n{logs}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "stopped gracefully, not by docker's SIGKILL: {took:?}"
+    );
+}
+
+/// The same script as PID 1 (no grace-init) swallows SIGTERM: the app never hears of it and
+/// Docker SIGKILLs after its timeout. This is what the test above would see without grace-init.
+#[test]
+fn without_grace_init_the_script_swallows_sigterm() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run(
+        "script-as-pid1",
+        &["--entrypoint", "/start.sh", SCRIPT_EXAMPLE],
+    );
+    c.wait_for_log("app: started", Duration::from_secs(10));
+    let took = c.stop(3);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 137, "logs:\n{logs}");
+    assert!(!logs.contains("app: got SIGTERM"), "logs:\n{logs}");
+    assert!(took >= Duration::from_millis(2900), "{took:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker kill -s SIG reaches the app; --rewrite TERM:QUIT applies to docker stop
+
+fn signals_and_rewrite(mode: Mode) {
+    if !setup() {
+        return;
+    }
+    // docker/examples/httpd-rewrite: its entrypoint carries the flags; replace them by the same
+    // options as flags or variables so both spellings are tested on the same image.
+    let opts: Opts = &[("single-child", None), ("rewrite", Some("TERM:QUIT"))];
+    let c = run_with(
+        "rewrite",
+        mode,
+        &["--entrypoint", "/grace-init"],
+        REWRITE_EXAMPLE,
+        opts,
+        &["/app.sh"],
+    );
+    c.wait_for_log("app: serving", Duration::from_secs(10));
+    wait_for_http(&format!("{}:8080", c.ip()), Duration::from_secs(10));
+    for (signal, line) in [
+        ("HUP", "app: got SIGHUP"),
+        ("USR1", "app: got SIGUSR1"),
+        ("WINCH", "app: got SIGWINCH"),
+        ("SIGUSR2", "app: got SIGUSR2"),
+    ] {
+        c.kill(signal);
+        c.wait_for_log(line, Duration::from_secs(10));
+    }
+    assert!(c.running(), "still running after HUP/USR1/WINCH/USR2");
+    http_get(&format!("{}:8080", c.ip()), Duration::from_secs(2)).expect("still serving");
+    let took = c.stop(30);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 0, "graceful stop exits 0; logs:\n{logs}");
+    assert!(
+        logs.contains("app: got SIGQUIT: graceful stop"),
+        "TERM was rewritten to QUIT; logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains("app: got SIGTERM"),
+        "TERM itself must not arrive; logs:\n{logs}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[test]
+fn docker_kill_signals_reach_app_and_rewrite_applies_flags() {
+    signals_and_rewrite(Mode::Flags);
+}
+
+#[test]
+fn docker_kill_signals_reach_app_and_rewrite_applies_env() {
+    signals_and_rewrite(Mode::Env);
+}
+
+/// The example image as shipped (options in its ENTRYPOINT).
+#[test]
+fn httpd_rewrite_example_as_shipped() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run("rewrite-shipped", &[REWRITE_EXAMPLE]);
+    c.wait_for_log("app: serving", Duration::from_secs(10));
+    c.kill("HUP");
+    c.wait_for_log("app: got SIGHUP", Duration::from_secs(10));
+    c.stop(30);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 0, "logs:\n{logs}");
+    assert!(logs.contains("app: got SIGQUIT"), "logs:\n{logs}");
+}
+
+/// Group forwarding (the default): a signal from `docker kill` reaches a grandchild too.
+#[test]
+fn docker_kill_reaches_grandchild() {
+    if !setup() {
+        return;
+    }
+    // The wrapper shell traps USR1 (a handler, so the app can still trap it) to stay alive; the
+    // shell runs its trap only once the app exits.
+    let script = "trap 'echo wrapper: got SIGUSR1' USR1; /testkit/signals.sh; exit $?";
+    let c = Container::run("kill-grandchild", &[TESTKIT, "--", "/bin/sh", "-c", script]);
+    c.wait_for_log("ready", Duration::from_secs(10));
+    c.kill("USR1");
+    c.wait_for_log("] got SIGUSR1", Duration::from_secs(10));
+    assert!(c.running(), "{}", c.logs());
+}
+
+// ---------------------------------------------------------------------------------------------
+// zombies
+
+/// (pid, state, comm) of every process in the container, from /proc/<pid>/stat.
+fn processes(c: &Container) -> Vec<(u32, char, String)> {
+    let out = docker_ok(&[
+        "exec",
+        &c.name,
+        "sh",
+        "-c",
+        "cat /proc/[0-9]*/stat 2>/dev/null; true",
+    ]);
+    out.lines()
+        .filter_map(|line| {
+            let open = line.find('(')?;
+            let close = line.rfind(')')?;
+            let pid = line[..open].trim().parse().ok()?;
+            let comm = line[open + 1..close].to_string();
+            let state = line[close + 1..].trim().chars().next()?;
+            Some((pid, state, comm))
+        })
+        .collect()
+}
+
+#[test]
+fn orphans_are_reaped() {
+    if !setup() {
+        return;
+    }
+    // /testkit/orphans.sh leaves 5 orphaned `sleep 1`, then execs `sleep 300`, which never waits.
+    let c = Container::run("orphans", &[TESTKIT, "/testkit/orphans.sh"]);
+    c.wait_for_log("left 5 orphans", Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(3));
+    let procs = processes(&c);
+    let zombies: Vec<_> = procs.iter().filter(|p| p.1 == 'Z').collect();
+    assert!(
+        zombies.is_empty(),
+        "zombies under grace-init: {zombies:?} (all: {procs:?})"
+    );
+    assert!(
+        procs.iter().any(|p| p.2 == "sleep"),
+        "the app still runs: {procs:?}"
+    );
+
+    // Control: the same app as PID 1 leaves its zombies, so the check above can see them.
+    let control = Container::run(
+        "orphans-control",
+        &["--entrypoint", "/testkit/orphans.sh", TESTKIT],
+    );
+    control.wait_for_log("left 5 orphans", Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(3));
+    let procs = processes(&control);
+    assert!(
+        procs.iter().filter(|p| p.1 == 'Z').count() >= 5,
+        "control should have zombies: {procs:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// stop delay: still serving from outside during the delay, SIGTERM after it
+
+fn stop_delay(mode: Mode) {
+    if !setup() {
+        return;
+    }
+    let opts: Opts = &[
+        ("stop-delay", Some("4s")),
+        ("grace-period", Some("30s")),
+        ("verbose", None),
+    ];
+    let c = run_with(
+        "stop-delay",
+        mode,
+        &["-e", "PORT=8080"],
+        TESTKIT,
+        opts,
+        &["/testkit/signals.sh"],
+    );
+    let addr = format!("{}:8080", c.ip());
+    wait_for_http(&addr, Duration::from_secs(10));
+    let t0 = Instant::now();
+    let mut stop = c.stop_in_background(30);
+    // Give `docker stop` time to deliver SIGTERM, then check the app serves throughout the delay.
+    thread::sleep(Duration::from_millis(500));
+    let mut served = 0;
+    while t0.elapsed() < Duration::from_millis(3300) {
+        if let Err(e) = http_get(&addr, Duration::from_secs(1)) {
+            panic!(
+                "request at {:?} after docker stop failed during the stop delay: {e}\n{}",
+                t0.elapsed(),
+                c.logs()
+            );
+        }
+        served += 1;
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served >= 10, "{served}");
+    let logs = c.logs();
+    assert!(
+        !logs.contains("got SIGTERM"),
+        "SIGTERM came before the delay ended:\n{logs}"
+    );
+    assert!(stop.wait().expect("docker stop").success());
+    let took = t0.elapsed();
+    let logs = c.logs();
+    assert!(
+        logs.contains("app: ") && logs.contains("got SIGTERM"),
+        "the app got SIGTERM after the delay:\n{logs}"
+    );
+    assert_eq!(c.exit_code(), 42, "logs:\n{logs}");
+    assert!(
+        took >= Duration::from_millis(3900),
+        "the delay was 4 s, the stop took {took:?}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(
+        logs.contains("stop delay"),
+        "grace-init -v logs the stop delay:\n{logs}"
+    );
+}
+
+#[test]
+fn stop_delay_keeps_serving_then_forwards_sigterm_flags() {
+    stop_delay(Mode::Flags);
+}
+
+#[test]
+fn stop_delay_keeps_serving_then_forwards_sigterm_env() {
+    stop_delay(Mode::Env);
+}
+
+/// docker/examples/env-config as shipped: configured by ENV only (delay 3 s, pre-stop hook,
+/// 143 remapped to 0, grace period 10 s = docker stop's default timeout).
+#[test]
+fn env_config_example_as_shipped() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run("env-config", &[ENV_EXAMPLE]);
+    let addr = format!("{}:8080", c.ip());
+    wait_for_http(&addr, Duration::from_secs(10));
+    let t0 = Instant::now();
+    let mut stop = c.stop_in_background(10);
+    thread::sleep(Duration::from_millis(500));
+    while t0.elapsed() < Duration::from_millis(2500) {
+        http_get(&addr, Duration::from_secs(1))
+            .unwrap_or_else(|e| panic!("failed during the delay: {e}\n{}", c.logs()));
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(stop.wait().expect("docker stop").success());
+    let took = t0.elapsed();
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 0, "143 remapped to 0; logs:\n{logs}");
+    assert!(
+        logs.contains("got SIGTERM (pre-stop hook: finished)"),
+        "logs:\n{logs}"
+    );
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(9),
+        "{took:?}\n{logs}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the deadline: grace-init kills an app that ignores SIGTERM before Docker does
+
+fn deadline(mode: Mode) {
+    if !setup() {
+        return;
+    }
+    let opts: Opts = &[("grace-period", Some("6s")), ("kill-margin", Some("1s"))];
+    let c = run_with(
+        "deadline",
+        mode,
+        &["-e", "IGNORE_TERM=1"],
+        TESTKIT,
+        opts,
+        &["/testkit/signals.sh"],
+    );
+    c.wait_for_log("ready", Duration::from_secs(10));
+    let took = c.stop(30);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 137, "logs:\n{logs}");
+    assert!(
+        logs.contains("ignoring SIGTERM"),
+        "the app got and ignored SIGTERM:\n{logs}"
+    );
+    assert!(
+        logs.contains("did not exit within"),
+        "grace-init's deadline line:\n{logs}"
+    );
+    assert!(
+        took >= Duration::from_millis(4500),
+        "killed at 6 s - 1 s, not before: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "killed by grace-init, well before docker's 30 s: {took:?}"
+    );
+}
+
+#[test]
+fn deadline_kills_before_docker_does_flags() {
+    deadline(Mode::Flags);
+}
+
+#[test]
+fn deadline_kills_before_docker_does_env() {
+    deadline(Mode::Env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pre-stop hook: runs inside the container, before the app is signalled
+
+fn pre_stop(mode: Mode) {
+    if !setup() {
+        return;
+    }
+    // /testkit/pre-stop.sh takes 2 s, then creates /tmp/pre-stop.done; the app reports on SIGTERM
+    // whether the file exists.
+    let opts: Opts = &[
+        ("pre-stop", Some("/testkit/pre-stop.sh")),
+        ("grace-period", Some("30s")),
+    ];
+    let c = run_with(
+        "pre-stop",
+        mode,
+        &[],
+        TESTKIT,
+        opts,
+        &["/testkit/signals.sh"],
+    );
+    c.wait_for_log("ready", Duration::from_secs(10));
+    let took = c.stop(30);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 42, "logs:\n{logs}");
+    assert!(
+        logs.contains("got SIGTERM (pre-stop hook: finished)"),
+        "the hook finished before the app was signalled:\n{logs}"
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn pre_stop_hook_runs_before_app_is_signalled_flags() {
+    pre_stop(Mode::Flags);
+}
+
+#[test]
+fn pre_stop_hook_runs_before_app_is_signalled_env() {
+    pre_stop(Mode::Env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker run -it: a shell through a pseudo-terminal (util-linux `script` provides the pty)
+
+#[test]
+fn interactive_shell_through_a_tty() {
+    if !setup() {
+        return;
+    }
+    let name = Container::name_for("tty");
+    let guard = Container { name: name.clone() };
+    let _ = docker(&["rm", "-f", &name]);
+    let cmd = format!("docker run -it --rm --name {name} {TESTKIT} /bin/sh");
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run `script` (util-linux)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let t0 = Instant::now();
+    let mut send = |bytes: &[u8], then: u64| {
+        stdin.write_all(bytes).expect("write to the pty");
+        stdin.flush().ok();
+        thread::sleep(Duration::from_millis(then));
+    };
+    thread::sleep(Duration::from_secs(3)); // container start
+    send(b"echo tty-$((40+2))\n", 700);
+    send(b"sleep 30\n", 1500);
+    send(b"\x03", 700); // Ctrl-C: SIGINT to the foreground job
+    send(b"echo int-status=$?\n", 700);
+    send(b"exit 3\n", 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait script") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    drop(stdin);
+    let output = reader.join().unwrap();
+    drop(guard);
+    let status = status.unwrap_or_else(|| panic!("the shell did not exit; output:\n{output}"));
+    assert!(
+        output.contains("tty-42"),
+        "the shell ran a command:\n{output}"
+    );
+    assert!(
+        output.contains("int-status=130"),
+        "Ctrl-C interrupted `sleep 30`:\n{output}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "sleep 30 did not run to its end"
+    );
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "`exit 3` is docker run's exit code; output:\n{output}"
+    );
+}
