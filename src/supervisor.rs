@@ -219,13 +219,20 @@ impl Supervisor {
                 }
             ),
             Action::StartPreStopHook => self.start_pre_stop_hook(events),
-            Action::TerminateLeftovers => {
-                let count = processes::signal_everything(self.scope, Signal::TERM);
+            Action::TerminateLeftovers { during_stop } => {
+                let signal =
+                    match rewrite_signal(self.config.timeline.stop_signal, &self.config.rewrites) {
+                        Some(forwarded) if during_stop => forwarded,
+                        _ => Signal::TERM,
+                    };
+                let count = processes::signal_everything(self.scope, signal);
                 if count != Some(0) {
+                    let until = self.timeline.next_deadline().unwrap_or_default();
+                    let wait = Human(until.saturating_sub(self.now()));
                     info!(
-                        "sent SIGTERM to {} left behind by the command; waiting up to {}",
+                        "sent {signal} to {} left behind by the command; waiting up to {wait}{}",
                         process_count(count),
-                        Human(self.config.timeline.cleanup_timeout)
+                        self.since_stop()
                     );
                 }
             }

@@ -108,8 +108,12 @@ pub enum Action {
         until: Duration,
     },
     StartPreStopHook,
-    /// The command exited: SIGTERM every other process grace-init is responsible for.
-    TerminateLeftovers,
+    /// The command exited: ask every other process grace-init is responsible for to stop, with
+    /// SIGTERM, or during a stop with the stop signal as forwarded (they may be the app behind a
+    /// wrapper shell, already draining on it).
+    TerminateLeftovers {
+        during_stop: bool,
+    },
     /// SIGKILL every process grace-init is responsible for.
     KillEverything(KillReason),
     /// Exit with the command's status (the supervisor applies `--remap-exit`).
@@ -389,8 +393,10 @@ impl Timeline {
         }
     }
 
-    /// The command exited with `status`: exit at once if it left nothing behind, else terminate
-    /// what it left and give that until the cleanup timeout, or the deadline if that comes first.
+    /// The command exited with `status`: exit at once if it left nothing behind, else ask what it
+    /// left to stop and give that until the cleanup timeout. During a stop with a grace period,
+    /// leftovers get until the deadline instead: a wrapper shell that died of the stop signal must
+    /// not cut short the drain of the app behind it.
     fn clean_up(
         &self,
         status: ChildStatus,
@@ -403,11 +409,12 @@ impl Timeline {
             actions.push(Action::Exit(status));
             return State::Finished;
         }
-        actions.push(Action::TerminateLeftovers);
-        let cleanup_over = now + self.config.cleanup_timeout;
+        actions.push(Action::TerminateLeftovers {
+            during_stop: stopped_at.is_some(),
+        });
         let until = stopped_at
             .and_then(|stopped_at| self.kill_deadline(stopped_at))
-            .map_or(cleanup_over, |deadline| deadline.min(cleanup_over));
+            .unwrap_or(now + self.config.cleanup_timeout);
         State::CleaningUp {
             status,
             stopped_at,
@@ -575,7 +582,7 @@ mod tests {
         t.handle(Event::Signal(Signal::TERM), secs(0));
         assert_eq!(
             t.handle(exited(EXIT_0), secs(1)),
-            vec![Action::TerminateLeftovers]
+            vec![Action::TerminateLeftovers { during_stop: true }]
         );
         assert_eq!(
             t.handle(Event::NothingLeft, secs(1)),
@@ -711,7 +718,7 @@ mod tests {
         let status = ChildStatus::Exited(3);
         assert_eq!(
             t.handle(exited(status), secs(5)),
-            vec![Action::TerminateLeftovers]
+            vec![Action::TerminateLeftovers { during_stop: true }]
         );
         assert_eq!(
             t.next_deadline(),
@@ -751,7 +758,7 @@ mod tests {
         let status = ChildStatus::Exited(5);
         assert_eq!(
             t.handle(exited(status), secs(1)),
-            vec![Action::TerminateLeftovers]
+            vec![Action::TerminateLeftovers { during_stop: false }]
         );
         assert_eq!(t.next_deadline(), Some(secs(3)));
         assert_eq!(
@@ -777,13 +784,33 @@ mod tests {
     }
 
     #[test]
-    fn command_exit_after_forwarding_cleans_up_within_the_deadline() {
+    fn leftovers_during_a_stop_get_until_the_deadline_not_the_cleanup_timeout() {
+        // A wrapper shell dies of the forwarded SIGTERM at 1s; the app behind it drains.
         let mut t = Timeline::new(TimelineConfig {
-            grace_period: Some(secs(4)),
-            kill_margin: secs(1),
-            cleanup_timeout: secs(10),
+            grace_period: Some(secs(30)),
+            cleanup_timeout: secs(2),
             ..config()
         });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(exited(ChildStatus::Killed(Signal::TERM)), secs(1)),
+            vec![Action::TerminateLeftovers { during_stop: true }]
+        );
+        assert_eq!(t.next_deadline(), Some(secs(28)));
+        assert_eq!(
+            t.handle(Event::Tick, secs(3)),
+            vec![],
+            "no cleanup-timeout kill"
+        );
+        assert_eq!(
+            t.handle(Event::NothingLeft, secs(6)),
+            vec![Action::Exit(ChildStatus::Killed(Signal::TERM))]
+        );
+    }
+
+    #[test]
+    fn leftovers_during_a_stop_without_grace_period_get_the_cleanup_timeout() {
+        let mut t = Timeline::new(config());
         t.handle(Event::Signal(Signal::TERM), secs(0));
         t.handle(exited(EXIT_0), secs(1));
         assert_eq!(t.next_deadline(), Some(secs(3)));

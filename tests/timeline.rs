@@ -362,6 +362,52 @@ both_modes!(
     leftovers_killed
 );
 
+/// `CMD ["/start.sh"]`: the wrapper dies of the forwarded SIGTERM at once while the app behind
+/// it drains for 3 s. The app must get the rest of the grace period, not the cleanup timeout.
+fn wrapper_dies_app_drains(mode: Mode) {
+    let dir = TestDir::new("wrapper-drain");
+    let (mut init, rec) = start(
+        mode,
+        &dir,
+        &["-v", "--grace-period", "30s", "--cleanup-timeout", "1s"],
+        &[
+            "--default",
+            "15",
+            "--grand-args",
+            "--exit-after-signal-ms 3000 --exit-code 0",
+        ],
+        &[],
+    );
+    let grand_pid = rec.grand().wait_ready(T);
+    let sent = Instant::now();
+    init.signal(libc::SIGTERM);
+    let e = init.wait(T);
+    let took = sent.elapsed();
+    assert_eq!(e.code, Some(143), "{e:?}; stderr:\n{}", init.stderr());
+    assert!(
+        rec.grand().has(15),
+        "the app behind the wrapper never got SIGTERM: {:?}",
+        rec.grand().sigs()
+    );
+    assert!(
+        took >= Duration::from_millis(2800),
+        "grace-init exited {took:?} after SIGTERM, before the app's 3 s drain; stderr:\n{}",
+        init.stderr()
+    );
+    assert!(
+        !init.stderr().contains("WARN"),
+        "the draining app was killed; stderr:\n{}",
+        init.stderr()
+    );
+    if mode == Mode::Subreaper {
+        assert!(!alive(grand_pid), "app {grand_pid} outlived grace-init");
+    }
+}
+both_modes!(
+    app_behind_a_dying_wrapper_drains_until_the_deadline_not_the_cleanup_timeout,
+    wrapper_dies_app_drains
+);
+
 fn exit_during_delay(mode: Mode) {
     let dir = TestDir::new("exit-in-delay");
     let (mut init, rec) = start(

@@ -218,6 +218,8 @@ struct RecordCfg {
     exit_on: Vec<i32>,
     exit_code: i32,
     exit_after_ms: Option<u64>,
+    /// Drain time: exit (with exit_code) this long after the first signal recorded.
+    exit_after_signal_ms: Option<u64>,
     ignore: Vec<i32>,
     default: Vec<i32>,
     setsid: bool,
@@ -233,6 +235,7 @@ fn record(rest: &[String]) {
         exit_on: vec![],
         exit_code: 0,
         exit_after_ms: None,
+        exit_after_signal_ms: None,
         ignore: vec![],
         default: vec![],
         setsid: false,
@@ -254,6 +257,7 @@ fn record(rest: &[String]) {
             "--exit-on" => cfg.exit_on.push(num(&val()) as i32),
             "--exit-code" => cfg.exit_code = num(&val()) as i32,
             "--exit-after-ms" => cfg.exit_after_ms = Some(num(&val()) as u64),
+            "--exit-after-signal-ms" => cfg.exit_after_signal_ms = Some(num(&val()) as u64),
             "--ignore" => cfg.ignore.push(num(&val()) as i32),
             "--default" => cfg.default.push(num(&val()) as i32),
             "--timeout-s" => cfg.timeout_s = num(&val()) as u64,
@@ -347,6 +351,7 @@ fn record(rest: &[String]) {
     );
 
     let deadline = Duration::from_secs(cfg.timeout_s);
+    let mut first_signal_at: Option<Instant> = None;
     loop {
         let ts = libc::timespec {
             tv_sec: 0,
@@ -366,6 +371,12 @@ fn record(rest: &[String]) {
             let line = format!("{} {}\n", sig, mono_ns());
             out.write_all(line.as_bytes()).expect("write record");
             if cfg.exit_on.contains(&sig) {
+                std::process::exit(cfg.exit_code);
+            }
+            first_signal_at.get_or_insert_with(Instant::now);
+        }
+        if let (Some(ms), Some(at)) = (cfg.exit_after_signal_ms, first_signal_at) {
+            if at.elapsed() >= Duration::from_millis(ms) {
                 std::process::exit(cfg.exit_code);
             }
         }
