@@ -31,7 +31,7 @@ echo "size: $size bytes (budget $budget)"
 
 step "container images"
 if docker info >/dev/null 2>&1; then
-    docker/build-images.sh
+    bash docker/build-images.sh
 elif [ "${CI:-}" = true ]; then
     echo "FAIL: no Docker engine, and CI=true requires the container tests" >&2
     exit 1
@@ -43,9 +43,9 @@ step "unit and integration tests"
 cargo test --locked
 
 step "zero-downtime (short run)"
-bench/zero-downtime/run.sh --quick
+bash bench/zero-downtime/run.sh --quick
 
 step "benchmark (quick mode: checks it works, not speed)"
-bench/run.sh --quick >/dev/null
+bash bench/run.sh --quick >/dev/null
 
 step "all tests passed"
