@@ -356,22 +356,11 @@ mod tests {
         let Err(Exit::Info(help)) = parse_args(&["--help"]) else {
             panic!()
         };
-        for option in [
-            "--single-child",
-            "--rewrite",
-            "--remap-exit",
-            "--verbose",
-            "--quiet",
-            "--stop-signal",
-            "--stop-delay",
-            "--pre-stop",
-            "--grace-period",
-            "--kill-margin",
-            "--cleanup-timeout",
-            "GRACE_INIT_STOP_DELAY",
-        ] {
-            assert!(help.contains(option), "{option} missing from help");
-        }
+        // That it names every option is checked on the real binary in tests/cli.rs.
+        assert!(
+            help.contains("Usage: grace-init [OPTIONS] [--] COMMAND"),
+            "{help}"
+        );
         let Err(Exit::Info(version)) = parse_args(&["--version"]) else {
             panic!()
         };

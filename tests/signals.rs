@@ -29,15 +29,7 @@ fn start_recorder(mode: Mode, dir: &TestDir, extra: &[&str], env: &[(&str, &str)
         "--grand-args".into(),
         "--pdeathsig".into(),
     ]);
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let init = Init::start_with(mode, dir, &[] as &[&str], &args, |c| {
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-    });
+    let init = Init::start_with_env(mode, dir, &args, env);
     rec.wait_ready(T);
     (init, rec)
 }

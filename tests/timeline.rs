@@ -22,15 +22,7 @@ fn start(
     let mut args = s(opts);
     args.extend([probe(), "record".into(), rec.arg()]);
     args.extend(s(record_opts));
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let init = Init::start_with(mode, dir, &[] as &[&str], &args, |c| {
-        for (k, v) in &env {
-            c.env(k, v);
-        }
-    });
+    let init = Init::start_with_env(mode, dir, &args, env);
     rec.wait_ready(T);
     (init, rec)
 }

@@ -300,6 +300,20 @@ impl Init {
 
     /// Like `start`, with `wrapper` put before the grace-init binary (it must exec grace-init)
     /// and `customize` applied to the Command (env, stdio, pre_exec...).
+    /// Starts grace-init with `args` and these variables added to its environment.
+    pub fn start_with_env<S: AsRef<OsStr>>(
+        mode: Mode,
+        dir: &TestDir,
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> Init {
+        Init::start_with(mode, dir, &[] as &[&str], args, |c| {
+            for (k, v) in env {
+                c.env(k, v);
+            }
+        })
+    }
+
     pub fn start_with<W: AsRef<OsStr>, S: AsRef<OsStr>>(
         mode: Mode,
         dir: &TestDir,
