@@ -2,7 +2,8 @@
 //!
 //! It never touches a process or a clock. The supervisor feeds it what happened and the time on
 //! a monotonic clock (as a [`Duration`] since grace-init started), carries out the actions it
-//! returns, and sleeps until [`Timeline::next_deadline`].
+//! returns, and sleeps until [`Timeline::next_deadline`]. Its arithmetic saturates: a duration
+//! of `u64::MAX` seconds means "never", not an overflow.
 //!
 //! ```text
 //!  Running ──stop signal──▶ Holding ──delay over and hook done──▶ Stopping
@@ -205,7 +206,9 @@ impl Timeline {
     }
 
     fn kill_deadline(&self, stopped_at: Duration) -> Option<Duration> {
-        self.config.kill_after().map(|after| stopped_at + after)
+        self.config
+            .kill_after()
+            .map(|after| stopped_at.saturating_add(after))
     }
 
     fn deadline_passed(&self, stopped_at: Duration, now: Duration) -> bool {
@@ -226,7 +229,7 @@ impl Timeline {
                         forwarded_at: now,
                     };
                 }
-                let until = now + self.config.stop_delay;
+                let until = now.saturating_add(self.config.stop_delay);
                 actions.push(Action::HoldStop { until });
                 if self.config.has_pre_stop_hook {
                     actions.push(Action::StartPreStopHook);
@@ -349,7 +352,7 @@ impl Timeline {
                     actions.push(Action::KillEverything(reason));
                     State::Killed {
                         status: Some(status),
-                        until: now + REAP_WAIT_AFTER_KILL,
+                        until: now.saturating_add(REAP_WAIT_AFTER_KILL),
                     }
                 }
                 Event::Signal(signal) if signal == stop && stopped_at.is_none() => {
@@ -414,7 +417,7 @@ impl Timeline {
         });
         let until = stopped_at
             .and_then(|stopped_at| self.kill_deadline(stopped_at))
-            .unwrap_or(now + self.config.cleanup_timeout);
+            .unwrap_or_else(|| now.saturating_add(self.config.cleanup_timeout));
         State::CleaningUp {
             status,
             stopped_at,
@@ -435,7 +438,7 @@ impl Timeline {
         }));
         State::Killed {
             status: None,
-            until: now + REAP_WAIT_AFTER_KILL,
+            until: now.saturating_add(REAP_WAIT_AFTER_KILL),
         }
     }
 }
@@ -831,6 +834,27 @@ mod tests {
             t.handle(Event::Signal(Signal::HUP), secs(2)),
             forward(Signal::HUP, ForwardReason::Passthrough)
         );
+    }
+
+    #[test]
+    fn absurdly_long_durations_mean_never_instead_of_overflowing() {
+        let forever = Duration::MAX;
+        let mut t = Timeline::new(TimelineConfig {
+            stop_delay: forever,
+            grace_period: Some(forever),
+            cleanup_timeout: forever,
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(5));
+        assert_eq!(t.next_deadline(), Some(forever));
+        t.handle(exited(EXIT_0), secs(6));
+        assert_eq!(t.handle(Event::Tick, secs(7)), vec![]);
+        let mut t = Timeline::new(TimelineConfig {
+            cleanup_timeout: forever,
+            ..config()
+        });
+        t.handle(exited(EXIT_0), secs(6));
+        assert_eq!(t.next_deadline(), Some(forever));
     }
 
     /// Waking at `next_deadline` must always change the state, or the supervisor would spin.
