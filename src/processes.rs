@@ -92,29 +92,59 @@ fn live_processes_in(table: &[ProcessEntry], scope: Scope, me: Pid) -> Vec<Pid> 
         .collect()
 }
 
-/// Sends `signal` to every process in `scope` and returns how many were alive to receive it
-/// (`None` when /proc cannot tell, as PID 1 without /proc mounted).
-pub fn signal_everything(scope: Scope, signal: Signal) -> Option<usize> {
+/// Whom [`signal_everything`] reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    /// This many live processes.
+    Counted(usize),
+    /// As PID 1 without a /proc of its own namespace: every process, uncounted.
+    Everyone,
+    /// As subreaper without a /proc of its own namespace: only the command's process group;
+    /// descendants that left it cannot be found.
+    CommandGroupOnly,
+}
+
+/// How many times the subreaper walk lists /proc again to catch processes forked meanwhile.
+const MAX_LISTINGS: usize = 64;
+
+/// Whether /proc shows grace-init's own PID namespace. A /proc from another namespace (or
+/// none) would give pid numbers that mean other processes here.
+fn proc_is_ours(me: Pid) -> bool {
+    fs::read_link("/proc/self")
+        .ok()
+        .and_then(|link| link.to_str()?.parse::<i32>().ok())
+        == Some(me.raw())
+}
+
+/// Sends `signal` to every process in `scope`; `command` is the command's process group, the
+/// fallback when /proc cannot say who the descendants are.
+pub fn signal_everything(scope: Scope, signal: Signal, command: Pid) -> Reached {
     let me = sys::own_pid();
+    let proc_usable = proc_is_ours(me);
     match scope {
         Scope::Namespace => {
-            let table = read_process_table();
-            let count = live_processes_in(&table, scope, me).len();
+            let count =
+                proc_usable.then(|| live_processes_in(&read_process_table(), scope, me).len());
             // ESRCH: nobody else is left, which is fine.
             let _ = sys::kill_every_process(signal);
-            (!table.is_empty()).then_some(count)
+            count.map_or(Reached::Everyone, Reached::Counted)
+        }
+        Scope::DescendantsOf(_) if !proc_usable => {
+            let _ = sys::kill_process_group(command, signal);
+            Reached::CommandGroupOnly
         }
         Scope::DescendantsOf(_) => {
             // A process may fork between the listing and the kill: list again until a listing
-            // holds nobody new. SIGKILLed processes cannot fork any more, so this ends.
+            // holds nobody new (SIGKILLed processes cannot fork any more), a bounded number of
+            // times so that a fork loop cannot hold the event loop and its deadlines.
             let mut signalled = BTreeSet::new();
-            loop {
+            for _ in 0..MAX_LISTINGS {
                 let fresh: Vec<Pid> = live_processes_in(&read_process_table(), scope, me)
                     .into_iter()
                     .filter(|pid| !signalled.contains(pid))
                     .collect();
                 if fresh.is_empty() {
-                    return Some(signalled.len());
+                    break;
                 }
                 for pid in fresh {
                     // ESRCH: it exited in between.
@@ -122,6 +152,7 @@ pub fn signal_everything(scope: Scope, signal: Signal) -> Option<usize> {
                     signalled.insert(pid);
                 }
             }
+            Reached::Counted(signalled.len())
         }
     }
 }

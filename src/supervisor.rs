@@ -15,7 +15,7 @@ use crate::cli::Config;
 use crate::duration::Human;
 use crate::exit_status::remap_exit_code;
 use crate::log;
-use crate::processes::{self, Scope};
+use crate::processes::{self, Reached, Scope};
 use crate::rewrite::rewrite_signal;
 use crate::signal::Signal;
 use crate::spawn;
@@ -23,7 +23,8 @@ use crate::sys::{self, Pid, Reaped, SignalSet, Wake};
 use crate::timeline::{Action, Event, ForwardReason, KillReason, Timeline};
 
 /// Starts the command and supervises it until grace-init must exit; returns the exit code.
-pub fn run(config: Config, original_mask: SignalSet, start: Instant) -> u8 {
+/// `log_fd` is grace-init's own log descriptor, kept open when inherited ones are closed.
+pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Option<i32>) -> u8 {
     let me = sys::own_pid();
     let scope = if me.raw() == 1 {
         Scope::Namespace
@@ -55,7 +56,7 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant) -> u8 {
             ""
         }
     );
-    if let Err(errno) = sys::close_fds_from_3() {
+    if let Err(errno) = sys::close_fds_from_3_except(log_fd) {
         warn!("cannot close inherited file descriptors: {}", errno.desc());
     }
     if let Err(error) = sys::change_directory_to_root() {
@@ -225,19 +226,23 @@ impl Supervisor {
                         Some(forwarded) if during_stop => forwarded,
                         _ => Signal::TERM,
                     };
-                let count = processes::signal_everything(self.scope, signal);
-                if count != Some(0) {
+                let count = processes::signal_everything(self.scope, signal, self.command);
+                if count != Reached::Counted(0) {
                     let until = self.timeline.next_deadline().unwrap_or_default();
                     let wait = Human(until.saturating_sub(self.now()));
                     info!(
-                        "sent {signal} to {} left behind by the command; waiting up to {wait}{}",
+                        "the command left processes behind: sent {signal} to {}; waiting up to {wait}{}",
                         process_count(count),
                         self.since_stop()
                     );
                 }
             }
             Action::KillEverything(reason) => {
-                let killed = process_count(processes::signal_everything(self.scope, Signal::KILL));
+                let killed = process_count(processes::signal_everything(
+                    self.scope,
+                    Signal::KILL,
+                    self.command,
+                ));
                 match reason {
                     KillReason::Deadline {
                         since_forward: Some(since_forward),
@@ -351,10 +356,13 @@ impl Supervisor {
     }
 }
 
-fn process_count(count: Option<usize>) -> String {
-    match count {
-        Some(1) => "1 process".to_string(),
-        Some(n) => format!("{n} processes"),
-        None => "every process".to_string(),
+fn process_count(reached: Reached) -> String {
+    match reached {
+        Reached::Counted(1) => "1 process".to_string(),
+        Reached::Counted(n) => format!("{n} processes"),
+        Reached::Everyone => "every process".to_string(),
+        Reached::CommandGroupOnly => {
+            "its process group (no /proc of this PID namespace, so processes that left the group cannot be found)".to_string()
+        }
     }
 }

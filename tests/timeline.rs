@@ -446,3 +446,39 @@ fn invalid_timeline_combinations_exit_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// As a subreaper whose /proc belongs to another PID namespace (here: `unshare --pid` without
+/// `--mount-proc`, grace-init not PID 1), the /proc walk cannot find descendants; grace-init must
+/// still terminate the command's process group rather than signal pid numbers of strangers.
+#[test]
+fn leftovers_are_terminated_without_a_proc_of_our_own_namespace() {
+    if !supported(Mode::Pid1) {
+        return;
+    }
+    let marker = format!("31.{}", std::process::id());
+    let script = format!(
+        "sleep .1; {} -v --cleanup-timeout 1s sh -c 'sleep {marker} & sleep .3; exit 3'",
+        grace_init_bin().display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("no /proc of this PID namespace"),
+        "stderr:\n{stderr}"
+    );
+    let left = wait_until(Duration::from_secs(5), || {
+        let found = std::process::Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .expect("run pgrep");
+        found.stdout.is_empty().then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "the leftover `sleep {marker}` survived grace-init; stderr:\n{stderr}"
+    );
+}
