@@ -1,13 +1,13 @@
 //! Logging to stderr, never stdout, as `grace-init: 1.234s LEVEL message key=value` lines.
 //!
-//! Logging must never panic, block or kill the init: every line is written with
-//! [`sys::write_stderr_without_blocking`], a full stderr drops the line, a closed or broken one
-//! ends logging for good, and the formatter's own write errors are never reported (that report
+//! Logging must never panic, block or kill the init: lines go to a private non-blocking
+//! description of stderr where one can be opened (pipes, FIFOs, terminals), else to fd 2 polled
+//! for room first; a full stderr drops the line, a closed or broken one ends logging for good, and the formatter's own write errors are never reported (that report
 //! would go through `eprintln!`, which panics on a broken stderr).
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 use tracing::{Event, Subscriber};
@@ -18,10 +18,22 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use tracing::level_filters::LevelFilter;
 
-use crate::sys::{self, StderrWrite};
+use crate::sys::{self, LogWrite};
 
 /// Set once stderr is found closed or broken; nothing is written after that.
 static STDERR_BROKEN: AtomicBool = AtomicBool::new(false);
+/// Set when a line went out only in part; the next line starts on a new line.
+static LINE_TORN: AtomicBool = AtomicBool::new(false);
+/// The descriptor log lines go to: fd 2, or a private non-blocking description of it.
+static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
+
+/// Switches logging to a private non-blocking description of stderr where there can be one;
+/// returns its descriptor, which grace-init must keep open.
+pub fn use_private_nonblocking_stderr() -> Option<i32> {
+    let fd = sys::open_private_nonblocking_stderr()?;
+    LOG_FD.store(fd, Ordering::Relaxed);
+    Some(fd)
+}
 
 /// The stderr writer for the tracing formatter; it always reports success.
 struct Stderr;
@@ -41,8 +53,19 @@ fn write_to_stderr(bytes: &[u8]) {
     if STDERR_BROKEN.load(Ordering::Relaxed) {
         return;
     }
-    if sys::write_stderr_without_blocking(bytes) == StderrWrite::Broken {
-        STDERR_BROKEN.store(true, Ordering::Relaxed);
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    let nonblocking = fd != libc::STDERR_FILENO;
+    let write = |bytes: &[u8]| sys::write_log_without_blocking(fd, nonblocking, bytes);
+    if LINE_TORN.load(Ordering::Relaxed) {
+        if write(b"\n") != LogWrite::Written {
+            return;
+        }
+        LINE_TORN.store(false, Ordering::Relaxed);
+    }
+    match write(bytes) {
+        LogWrite::Written | LogWrite::Dropped => {}
+        LogWrite::Torn => LINE_TORN.store(true, Ordering::Relaxed),
+        LogWrite::Broken => STDERR_BROKEN.store(true, Ordering::Relaxed),
     }
 }
 

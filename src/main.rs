@@ -57,8 +57,9 @@ mod entry {
                 return 2;
             }
         };
+        let log_fd = log::use_private_nonblocking_stderr();
         log::init(config.verbosity, start);
-        c_int::from(supervisor::run(config, original_mask, start))
+        c_int::from(supervisor::run(config, original_mask, start, log_fd))
     }
 
     /// The program's arguments as the C runtime passed them.

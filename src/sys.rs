@@ -252,22 +252,35 @@ pub fn open_missing_standard_fds() {
     }
 }
 
-/// Closes every descriptor from 3 up: after the command has been started, grace-init must not
-/// keep the listening sockets or files it was handed alive on its own.
-pub fn close_fds_from_3() -> Result<(), Errno> {
-    // SAFETY: close_range only closes descriptors; none of ours ≥ 3 is in use by Rust objects.
-    let result = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if result == 0 {
-        return Ok(());
+/// Closes every descriptor from 3 up but `keep` (grace-init's own log descriptor): after the
+/// command has been started, grace-init must not keep the listening sockets or files it was
+/// handed alive on its own.
+pub fn close_fds_from_3_except(keep: Option<i32>) -> Result<(), Errno> {
+    let ranges: &[(u32, u32)] = match keep.and_then(|fd| u32::try_from(fd).ok()) {
+        Some(fd) if fd >= 3 => &[(3, fd - 1), (fd + 1, u32::MAX)],
+        _ => &[(3, u32::MAX)],
+    };
+    for &(first, last) in ranges.iter().filter(|(first, last)| first <= last) {
+        // SAFETY: close_range only closes descriptors; none of ours in the range is in use by
+        // Rust objects.
+        let result = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        if result != 0 && Errno::last() != Errno::ENOSYS {
+            return Err(Errno::last());
+        }
+        if result != 0 {
+            return close_listed_fds_from_3_except(keep);
+        }
     }
-    if Errno::last() != Errno::ENOSYS {
-        return Err(Errno::last());
-    }
+    Ok(())
+}
+
+/// [`close_fds_from_3_except`] for kernels before 5.9, which lack close_range.
+fn close_listed_fds_from_3_except(keep: Option<i32>) -> Result<(), Errno> {
     // Kernels before 5.9: close what /proc lists, after the listing's own fd is gone.
     let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd >= 3)
+        .filter(|&fd| fd >= 3 && Some(fd) != keep)
         .collect();
     for fd in open {
         // SAFETY: closing a descriptor we do not otherwise use; EBADF (the listing's own fd,
@@ -282,45 +295,83 @@ pub fn change_directory_to_root() -> io::Result<()> {
     std::env::set_current_dir("/")
 }
 
-/// What happened to one write to stderr.
+/// What happened to one write of a log line.
 #[derive(Debug, PartialEq, Eq)]
-pub enum StderrWrite {
+pub enum LogWrite {
     Written,
-    /// stderr is full (a reader that does not read, a stopped terminal): the line was dropped.
+    /// Part of the line went out, the rest was dropped (the next line must start afresh).
+    Torn,
+    /// The log is full (a reader that does not read, a stopped terminal): the line was dropped.
     Dropped,
-    /// stderr is closed or its reader is gone: nothing will ever be written again.
+    /// The log is closed or its reader is gone: nothing will ever be written again.
     Broken,
 }
 
-/// Writes `bytes` to stderr only as far as it can be done without blocking.
-pub fn write_stderr_without_blocking(mut bytes: &[u8]) -> StderrWrite {
+/// Opens a private, non-blocking file description of stderr when stderr is a pipe, FIFO or
+/// terminal, so that writing a log line can never sleep: the command shares fd 2's description
+/// and may fill the pipe at any moment, and O_NONBLOCK set there would change it for the command
+/// too. Returns `None` for files and sockets, or when /proc is missing; then fd 2 is used.
+pub fn open_private_nonblocking_stderr() -> Option<i32> {
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
+    let mut status: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` is a valid out-pointer for fstat.
+    if unsafe { libc::fstat(libc::STDERR_FILENO, &mut status) } != 0 {
+        return None;
+    }
+    let kind = status.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFIFO && kind != libc::S_IFCHR {
+        // Regular files do not block for long, and a new description of one would write at
+        // its own offset over what the command wrote.
+        return None;
+    }
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: the path is a NUL-terminated literal; O_NOCTTY keeps a terminal from becoming
+    // grace-init's controlling terminal.
+    let fd = unsafe { libc::open(c"/proc/self/fd/2".as_ptr(), flags) };
+    (fd >= 0).then_some(fd)
+}
+
+/// Writes `bytes` to `fd` only as far as it can be done without blocking. `fd` is either a
+/// private non-blocking description (`nonblocking`), or the shared, blocking fd 2, which is
+/// polled for room before each write.
+pub fn write_log_without_blocking(fd: i32, nonblocking: bool, mut bytes: &[u8]) -> LogWrite {
+    let mut wrote_some = false;
     while !bytes.is_empty() {
-        let mut poll_fd = libc::pollfd {
-            fd: libc::STDERR_FILENO,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a zero timeout never sleeps.
-        let ready = unsafe { libc::poll(&mut poll_fd, 1, 0) };
-        if poll_fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return StderrWrite::Broken;
-        }
-        if ready != 1 || poll_fd.revents & libc::POLLOUT == 0 {
-            return StderrWrite::Dropped;
+        if !nonblocking {
+            let mut poll_fd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a zero timeout never sleeps.
+            let ready = unsafe { libc::poll(&mut poll_fd, 1, 0) };
+            if poll_fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                return LogWrite::Broken;
+            }
+            if ready != 1 || poll_fd.revents & libc::POLLOUT == 0 {
+                return if wrote_some {
+                    LogWrite::Torn
+                } else {
+                    LogWrite::Dropped
+                };
+            }
         }
         // SAFETY: the pointer and length describe the live slice `bytes`.
-        let written =
-            unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         match written {
-            n if n > 0 => bytes = &bytes[n as usize..],
+            n if n > 0 => {
+                bytes = &bytes[n as usize..];
+                wrote_some = true;
+            }
             _ => match Errno::last() {
                 Errno::EINTR => {}
-                Errno::EAGAIN => return StderrWrite::Dropped,
-                _ => return StderrWrite::Broken,
+                Errno::EAGAIN if wrote_some => return LogWrite::Torn,
+                Errno::EAGAIN => return LogWrite::Dropped,
+                _ => return LogWrite::Broken,
             },
         }
     }
-    StderrWrite::Written
+    LogWrite::Written
 }
 
 #[cfg(test)]
