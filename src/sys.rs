@@ -290,6 +290,30 @@ fn close_listed_fds_from_3_except(keep: Option<i32>) -> Result<(), Errno> {
     Ok(())
 }
 
+extern "C" {
+    /// The C runtime's environment: a null-terminated array of `NAME=value` strings.
+    static environ: *const *const libc::c_char;
+}
+
+/// Whether some environment variable's name starts with `prefix`, found without copying the
+/// environment (std's `vars_os` allocates every variable).
+pub fn environment_has_name_starting_with(prefix: &[u8]) -> bool {
+    // SAFETY: grace-init is single-threaded and never changes its environment, so `environ` is
+    // the valid, null-terminated array of NUL-terminated strings the C runtime set up; each
+    // entry is read up to its NUL only.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let variable = std::ffi::CStr::from_ptr(*entry).to_bytes();
+            if variable.starts_with(prefix) {
+                return true;
+            }
+            entry = entry.add(1);
+        }
+    }
+    false
+}
+
 /// `chdir("/")`, so that grace-init pins no mount point.
 pub fn change_directory_to_root() -> io::Result<()> {
     std::env::set_current_dir("/")
