@@ -19,6 +19,11 @@ if cargo fmt --version >/dev/null 2>&1; then
     cargo fmt --check
 fi
 
+if cargo clippy --version >/dev/null 2>&1; then
+    step "cargo clippy"
+    cargo clippy --all-targets --locked -- -D warnings
+fi
+
 step "release build: static, within the size budget"
 cargo build --release --locked
 binary=target/x86_64-unknown-linux-musl/release/grace-init

@@ -92,7 +92,7 @@ struct Arguments {
     #[arg(long, value_name = "DURATION", env = "GRACE_INIT_KILL_MARGIN", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
     kill_margin: Duration,
 
-    /// When the command exits, give the processes it left behind this long after SIGTERM before SIGKILL
+    /// When the command exits on its own, give what it left behind this long after SIGTERM before SIGKILL
     #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
     cleanup_timeout: Duration,
 

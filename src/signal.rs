@@ -30,7 +30,7 @@ impl Signal {
     pub fn from_number(number: i64) -> Option<Signal> {
         (1..=i64::from(MAX_SIGNAL))
             .contains(&number)
-            .then(|| Signal(number as u8))
+            .then_some(Signal(number as u8))
     }
 
     pub fn number(self) -> i32 {

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 
 /// Voluntary plus involuntary context switches of `pid` so far.
 fn context_switches(pid: i32) -> u64 {
