@@ -283,6 +283,23 @@ enum Mode {
     Env,
 }
 
+/// Generates `mod $name { #[test] fn flags(); #[test] fn env(); }` calling `$body(mode)`: each
+/// scenario with its options given as flags and as `-e GRACE_INIT_*` variables.
+macro_rules! flags_and_env {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn flags() {
+                super::$body(super::Mode::Flags);
+            }
+            #[test]
+            fn env() {
+                super::$body(super::Mode::Env);
+            }
+        }
+    };
+}
+
 /// grace-init options, e.g. `[("stop-delay", Some("4s")), ("single-child", None)]`.
 type Opts<'a> = &'a [(&'a str, Option<&'a str>)];
 
@@ -420,15 +437,10 @@ fn signals_and_rewrite(mode: Mode) {
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
 
-#[test]
-fn docker_kill_signals_reach_app_and_rewrite_applies_flags() {
-    signals_and_rewrite(Mode::Flags);
-}
-
-#[test]
-fn docker_kill_signals_reach_app_and_rewrite_applies_env() {
-    signals_and_rewrite(Mode::Env);
-}
+flags_and_env!(
+    docker_kill_signals_reach_app_and_rewrite_applies,
+    signals_and_rewrite
+);
 
 /// The example image as shipped (options in its ENTRYPOINT).
 #[test]
@@ -583,15 +595,7 @@ fn stop_delay(mode: Mode) {
     );
 }
 
-#[test]
-fn stop_delay_keeps_serving_then_forwards_sigterm_flags() {
-    stop_delay(Mode::Flags);
-}
-
-#[test]
-fn stop_delay_keeps_serving_then_forwards_sigterm_env() {
-    stop_delay(Mode::Env);
-}
+flags_and_env!(stop_delay_keeps_serving_then_forwards_sigterm, stop_delay);
 
 /// docker/examples/env-config as shipped: configured by ENV only (delay 3 s, pre-stop hook,
 /// 143 remapped to 0, grace period 10 s = docker stop's default timeout).
@@ -663,15 +667,7 @@ fn deadline(mode: Mode) {
     );
 }
 
-#[test]
-fn deadline_kills_before_docker_does_flags() {
-    deadline(Mode::Flags);
-}
-
-#[test]
-fn deadline_kills_before_docker_does_env() {
-    deadline(Mode::Env);
-}
+flags_and_env!(deadline_kills_before_docker_does, deadline);
 
 // ---------------------------------------------------------------------------------------------
 // pre-stop hook: runs inside the container, before the app is signalled
@@ -708,15 +704,7 @@ fn pre_stop(mode: Mode) {
     );
 }
 
-#[test]
-fn pre_stop_hook_runs_before_app_is_signalled_flags() {
-    pre_stop(Mode::Flags);
-}
-
-#[test]
-fn pre_stop_hook_runs_before_app_is_signalled_env() {
-    pre_stop(Mode::Env);
-}
+flags_and_env!(pre_stop_hook_runs_before_app_is_signalled, pre_stop);
 
 // ---------------------------------------------------------------------------------------------
 // docker run -it: a shell through a pseudo-terminal (util-linux `script` provides the pty)
