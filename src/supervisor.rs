@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use tracing::field::{display, DisplayValue};
 use tracing::{debug, error, info, warn};
 
 use crate::cli::Config;
@@ -30,10 +31,11 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
         Scope::Namespace
     } else {
         match sys::become_child_subreaper() {
-            Ok(()) => debug!("not PID 1 (pid {me}): registered as child subreaper"),
+            Ok(()) => debug!(pid = %me, "not PID 1: registered as child subreaper"),
             Err(errno) => warn!(
-                "not PID 1 and cannot become child subreaper: {}",
-                errno.desc()
+                pid = %me,
+                error = errno.desc(),
+                "not PID 1 and cannot become child subreaper"
             ),
         }
         Scope::DescendantsOf(me)
@@ -48,19 +50,19 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
         }
     };
     info!(
-        "started {:?} as pid {command} in its own process group{}",
-        config.command[0],
-        if take_terminal {
-            ", in the terminal's foreground"
-        } else {
-            ""
-        }
+        command = ?config.command[0],
+        pid = %command,
+        terminal = take_terminal,
+        "started the command in its own process group"
     );
     if let Err(errno) = sys::close_fds_from_3_except(log_fd) {
-        warn!("cannot close inherited file descriptors: {}", errno.desc());
+        warn!(
+            error = errno.desc(),
+            "cannot close inherited file descriptors"
+        );
     }
     if let Err(error) = sys::change_directory_to_root() {
-        warn!("cannot change directory to /: {error}");
+        warn!(%error, "cannot change directory to /");
     }
     let timeline = Timeline::new(config.timeline.clone());
     Supervisor {
@@ -110,17 +112,10 @@ impl Supervisor {
                     self.reap_children(&mut events)
                 }
                 Wake::Signal(received) if received.raised_by(self.me) => {
-                    debug!(
-                        "ignored {} raised by grace-init's own actions",
-                        received.signal
-                    )
+                    debug!(signal = %received.signal, "ignored: raised by grace-init's own actions")
                 }
                 Wake::Signal(received) => {
-                    debug!(
-                        "received {} from pid {}",
-                        received.signal,
-                        received.sender()
-                    );
+                    debug!(signal = %received.signal, from_pid = received.sender(), "received");
                     events.push_back(Event::Signal(received.signal));
                 }
                 Wake::Timeout => {}
@@ -150,7 +145,7 @@ impl Supervisor {
             match sys::reap_any_child() {
                 Ok(Reaped::Child { pid, status }) if pid == self.command => {
                     self.command_reaped = true;
-                    info!("command (pid {pid}) {status}{}", self.since_stop());
+                    info!(pid = %pid, since_stop = self.since_stop(), "command {status}");
                     command_status = Some(status);
                 }
                 Ok(Reaped::Child { pid, status })
@@ -158,13 +153,16 @@ impl Supervisor {
                 {
                     let started = self.hook.take().map_or(Duration::ZERO, |(_, at)| at);
                     info!(
-                        "pre-stop hook {status} after {}{}",
-                        Human(self.now().saturating_sub(started)),
-                        self.since_stop()
+                        pid = %pid,
+                        took = %Human(self.now().saturating_sub(started)),
+                        since_stop = self.since_stop(),
+                        "pre-stop hook {status}"
                     );
                     events.push_back(Event::HookExited);
                 }
-                Ok(Reaped::Child { pid, status }) => debug!("reaped pid {pid}, which {status}"),
+                Ok(Reaped::Child { pid, status }) => {
+                    debug!(pid = %pid, "reaped: {status}")
+                }
                 Ok(outcome) => {
                     let nothing_left = outcome == Reaped::NoChildren;
                     if let Some(status) = command_status {
@@ -179,7 +177,7 @@ impl Supervisor {
                     return;
                 }
                 Err(errno) => {
-                    error!("waitpid failed: {}", errno.desc());
+                    error!(error = errno.desc(), "waitpid failed");
                     if let Some(status) = command_status {
                         events.push_back(Event::CommandExited {
                             status,
@@ -192,17 +190,12 @@ impl Supervisor {
         }
     }
 
-    /// `, 1.234s after the stop signal` once a stop is under way, for the timeline's log lines.
-    fn since_stop(&self) -> String {
+    /// The `since_stop=` field of the timeline's log lines: time since the stop signal arrived,
+    /// recorded only once a stop is under way.
+    fn since_stop(&self) -> Option<DisplayValue<Human>> {
         self.timeline
             .stopped_at()
-            .map(|at| {
-                format!(
-                    ", {} after the stop signal",
-                    Human(self.now().saturating_sub(at))
-                )
-            })
-            .unwrap_or_default()
+            .map(|at| display(Human(self.now().saturating_sub(at))))
     }
 
     /// Does what the timeline asked; returns the exit code when grace-init must exit.
@@ -210,14 +203,10 @@ impl Supervisor {
         match action {
             Action::Forward(signal, reason) => self.forward(signal, reason),
             Action::HoldStop { .. } => info!(
-                "{} received: holding it back for the stop delay of {}{}",
-                self.config.timeline.stop_signal,
-                Human(self.config.timeline.stop_delay),
-                if self.config.pre_stop_hook.is_some() {
-                    " and the pre-stop hook"
-                } else {
-                    ""
-                }
+                signal = %self.config.timeline.stop_signal,
+                delay = %Human(self.config.timeline.stop_delay),
+                pre_stop_hook = self.config.pre_stop_hook.is_some(),
+                "stop signal received: holding it back for the stop delay"
             ),
             Action::StartPreStopHook => self.start_pre_stop_hook(events),
             Action::TerminateLeftovers { during_stop } => {
@@ -231,9 +220,11 @@ impl Supervisor {
                     let until = self.timeline.next_deadline().unwrap_or_default();
                     let wait = Human(until.saturating_sub(self.now()));
                     info!(
-                        "the command left processes behind: sent {signal} to {}; waiting up to {wait}{}",
-                        process_count(count),
-                        self.since_stop()
+                        %signal,
+                        to = %process_count(count),
+                        wait = %wait,
+                        since_stop = self.since_stop(),
+                        "the command left processes behind: asked them to stop"
                     );
                 }
             }
@@ -248,14 +239,14 @@ impl Supervisor {
                         since_forward: Some(since_forward),
                         ..
                     } => warn!(
+                        since_stop = self.since_stop(),
                         "command did not exit within {} after {}; killed {killed}",
                         Human(since_forward),
                         self.forwarded_stop_signal()
                     ),
                     KillReason::Deadline { since_stop, .. } => warn!(
-                        "deadline reached {} after {}; killed {killed}",
-                        Human(since_stop),
-                        self.config.timeline.stop_signal
+                        since_stop = %Human(since_stop),
+                        "deadline reached before the stop signal was passed on or the command's leftovers exited; killed {killed}"
                     ),
                     KillReason::CleanupTimeout => warn!(
                         "processes left behind by the command did not exit within {} after SIGTERM; killed {killed}",
@@ -265,10 +256,7 @@ impl Supervisor {
             }
             Action::Exit(status) => {
                 let code = remap_exit_code(status.code(), &self.config.exit_remaps);
-                info!(
-                    "exiting with {code} (command {status}){}",
-                    self.since_stop()
-                );
+                info!(code, command = %status, since_stop = self.since_stop(), "exiting");
                 return Some(code);
             }
         }
@@ -286,54 +274,49 @@ impl Supervisor {
 
     fn forward(&self, signal: Signal, reason: ForwardReason) {
         let Some(target_signal) = rewrite_signal(signal, &self.config.rewrites) else {
-            debug!("dropped {signal} (--rewrite)");
+            debug!(%signal, "dropped (--rewrite)");
             return;
         };
         let (result, target) = if self.config.single_child {
             if self.command_reaped {
                 // Its pid may belong to somebody else by now.
-                debug!("not forwarding {signal}: the command has exited");
+                debug!(%signal, "not forwarded: the command has exited");
                 return;
             }
             (sys::kill_process(self.command, target_signal), "pid")
         } else {
             (
                 sys::kill_process_group(self.command, target_signal),
-                "process group",
+                "group",
             )
         };
+        let to = format!("{target}:{}", self.command);
         let shown = if target_signal == signal {
             signal.to_string()
         } else {
-            format!("{signal} as {target_signal}")
+            format!("{signal}->{target_signal}")
         };
-        match result {
-            Ok(()) => match reason {
-                ForwardReason::Passthrough => {
-                    debug!("forwarded {shown} to {target} {}", self.command)
-                }
-                ForwardReason::StopSignal => {
-                    info!("forwarded {shown} to {target} {}", self.command)
-                }
-                ForwardReason::StopDelayOver => info!(
-                    "stop delay over: forwarded {shown} to {target} {}{}",
-                    self.command,
-                    self.since_stop()
-                ),
-                ForwardReason::StopDelayCut => info!(
-                    "stop delay cut short by a second signal: forwarded {shown} to {target} {}{}",
-                    self.command,
-                    self.since_stop()
-                ),
-            },
-            Err(Errno::ESRCH) => debug!(
-                "could not forward {shown}: {target} {} is gone",
-                self.command
+        let since_stop = self.since_stop();
+        match (result, reason) {
+            (Ok(()), ForwardReason::Passthrough) => debug!(signal = %shown, %to, "forwarded"),
+            (Ok(()), ForwardReason::StopSignal) => {
+                info!(signal = %shown, %to, since_stop, "forwarded the stop signal")
+            }
+            (Ok(()), ForwardReason::StopDelayOver) => {
+                info!(signal = %shown, %to, since_stop, "stop delay over: forwarded")
+            }
+            (Ok(()), ForwardReason::StopDelayCut) => info!(
+                signal = %shown,
+                %to,
+                since_stop,
+                "stop delay cut short by a second signal: forwarded"
             ),
-            Err(errno) => warn!(
-                "could not forward {shown} to {target} {}: {}",
-                self.command,
-                errno.desc()
+            (Err(Errno::ESRCH), _) => debug!(signal = %shown, %to, "not forwarded: nobody left"),
+            (Err(errno), _) => warn!(
+                signal = %shown,
+                %to,
+                error = errno.desc(),
+                "could not forward"
             ),
         }
     }
@@ -345,7 +328,7 @@ impl Supervisor {
         };
         match spawn::spawn_pre_stop_hook(&hook.0, self.original_mask, self.directory.as_deref()) {
             Ok(pid) => {
-                info!("pre-stop hook started as pid {pid}");
+                info!(pid = %pid, "pre-stop hook started");
                 self.hook = Some((pid, self.now()));
             }
             Err(error) => {
