@@ -5,6 +5,7 @@
 //! `rt_sigtimedwait`, so there are no handlers, no races with them, and no periodic wake-ups.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,9 @@ impl Supervisor {
     }
 
     fn event_loop(mut self) -> u8 {
-        let mut events = VecDeque::new();
+        // Both buffers are reused for every wake-up: the hot path allocates nothing.
+        let mut events = VecDeque::with_capacity(8);
+        let mut actions = Vec::with_capacity(4);
         loop {
             let timeout = self
                 .timeline
@@ -129,7 +132,8 @@ impl Supervisor {
                 events.push_back(Event::Tick);
             }
             while let Some(event) = events.pop_front() {
-                for action in self.timeline.handle(event, self.now()) {
+                self.timeline.handle_into(event, self.now(), &mut actions);
+                for action in actions.drain(..) {
                     if let Some(code) = self.carry_out(action, &mut events) {
                         return code;
                     }
@@ -290,12 +294,8 @@ impl Supervisor {
                 "group",
             )
         };
-        let to = format!("{target}:{}", self.command);
-        let shown = if target_signal == signal {
-            signal.to_string()
-        } else {
-            format!("{signal}->{target_signal}")
-        };
+        let to = Target(target, self.command);
+        let shown = Rewritten(signal, target_signal);
         let since_stop = self.since_stop();
         match (result, reason) {
             (Ok(()), ForwardReason::Passthrough) => debug!(signal = %shown, %to, "forwarded"),
@@ -335,6 +335,27 @@ impl Supervisor {
                 error!("pre-stop hook failed: {error}");
                 events.push_back(Event::HookExited);
             }
+        }
+    }
+}
+
+/// `group:7` or `pid:7` in log lines, formatted only when the line is written.
+struct Target(&'static str, Pid);
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0, self.1)
+    }
+}
+
+/// `SIGTERM`, or `SIGTERM->SIGQUIT` when `--rewrite` changed it, formatted only when written.
+struct Rewritten(Signal, Signal);
+
+impl fmt::Display for Rewritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rewritten(from, to) if from == to => write!(f, "{from}"),
+            Rewritten(from, to) => write!(f, "{from}->{to}"),
         }
     }
 }

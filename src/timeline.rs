@@ -198,10 +198,17 @@ impl Timeline {
         }
     }
 
-    /// Handles one event at time `now` and returns what to do, in order.
+    /// Handles one event at time `now` and appends what to do, in order, to `actions` (a buffer
+    /// the caller reuses, so that forwarding a signal allocates nothing).
+    pub fn handle_into(&mut self, event: Event, now: Duration, actions: &mut Vec<Action>) {
+        self.state = self.transition(event, now, actions);
+    }
+
+    /// [`Timeline::handle_into`] returning a fresh list, for tests.
+    #[cfg(test)]
     pub fn handle(&mut self, event: Event, now: Duration) -> Vec<Action> {
         let mut actions = Vec::new();
-        self.state = self.transition(event, now, &mut actions);
+        self.handle_into(event, now, &mut actions);
         actions
     }
 
