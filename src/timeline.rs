@@ -144,9 +144,13 @@ enum State {
     /// Everything got SIGKILL; waiting (until `until` at most) for it to be reaped.
     Killed {
         status: Option<ChildStatus>,
+        stopped_at: Option<Duration>,
         until: Duration,
     },
-    Finished,
+    /// Exit was asked for; the stop time is kept for the last log lines.
+    Finished {
+        stopped_at: Option<Duration>,
+    },
 }
 
 /// The shutdown timeline of one grace-init run.
@@ -170,8 +174,10 @@ impl Timeline {
             State::Holding { stopped_at, .. } | State::Stopping { stopped_at, .. } => {
                 Some(stopped_at)
             }
-            State::CleaningUp { stopped_at, .. } => stopped_at,
-            State::Running | State::Killed { .. } | State::Finished => None,
+            State::CleaningUp { stopped_at, .. }
+            | State::Killed { stopped_at, .. }
+            | State::Finished { stopped_at } => stopped_at,
+            State::Running => None,
         }
     }
 
@@ -179,7 +185,7 @@ impl Timeline {
     /// that has passed without effect, so the supervisor cannot spin.
     pub fn next_deadline(&self) -> Option<Duration> {
         match self.state {
-            State::Running | State::Finished => None,
+            State::Running | State::Finished { .. } => None,
             State::Holding {
                 stopped_at,
                 until,
@@ -226,7 +232,7 @@ impl Timeline {
     fn transition(&self, event: Event, now: Duration, actions: &mut Vec<Action>) -> State {
         let stop = self.config.stop_signal;
         match (self.state, event) {
-            (State::Finished, _) => State::Finished,
+            (State::Finished { .. }, _) => self.state,
 
             (State::Running, Event::Signal(signal)) if signal == stop => {
                 if self.config.stop_delay.is_zero() && !self.config.has_pre_stop_hook {
@@ -344,7 +350,7 @@ impl Timeline {
             ) => match event {
                 Event::NothingLeft => {
                     actions.push(Action::Exit(status));
-                    State::Finished
+                    State::Finished { stopped_at }
                 }
                 _ if now >= until => {
                     let reason = match stopped_at {
@@ -359,6 +365,7 @@ impl Timeline {
                     actions.push(Action::KillEverything(reason));
                     State::Killed {
                         status: Some(status),
+                        stopped_at,
                         until: now.saturating_add(REAP_WAIT_AFTER_KILL),
                     }
                 }
@@ -381,22 +388,24 @@ impl Timeline {
                 _ => self.state,
             },
 
-            (State::Killed { status, until }, event) => match event {
-                Event::CommandExited { status, .. } => State::Killed {
-                    status: Some(status),
+            (
+                State::Killed {
+                    status,
+                    stopped_at,
                     until,
                 },
-                Event::NothingLeft => {
+                event,
+            ) => match event {
+                Event::CommandExited { status, .. } => State::Killed {
+                    status: Some(status),
+                    stopped_at,
+                    until,
+                },
+                _ if event == Event::NothingLeft || now >= until => {
                     actions.push(Action::Exit(
                         status.unwrap_or(ChildStatus::Killed(Signal::KILL)),
                     ));
-                    State::Finished
-                }
-                _ if now >= until => {
-                    actions.push(Action::Exit(
-                        status.unwrap_or(ChildStatus::Killed(Signal::KILL)),
-                    ));
-                    State::Finished
+                    State::Finished { stopped_at }
                 }
                 _ => self.state,
             },
@@ -417,7 +426,7 @@ impl Timeline {
     ) -> State {
         if !others_left {
             actions.push(Action::Exit(status));
-            return State::Finished;
+            return State::Finished { stopped_at };
         }
         actions.push(Action::TerminateLeftovers {
             during_stop: stopped_at.is_some(),
@@ -445,6 +454,7 @@ impl Timeline {
         }));
         State::Killed {
             status: None,
+            stopped_at: Some(stopped_at),
             until: now.saturating_add(REAP_WAIT_AFTER_KILL),
         }
     }
@@ -699,6 +709,25 @@ mod tests {
             vec![Action::Exit(KILLED)]
         );
         assert_eq!(KILLED.code(), 137);
+    }
+
+    #[test]
+    fn the_stop_time_outlives_the_kill_and_the_exit_for_the_last_log_lines() {
+        let mut t = Timeline::new(TimelineConfig {
+            grace_period: Some(secs(3)),
+            kill_margin: secs(1),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(1));
+        t.handle(Event::Tick, secs(3));
+        assert_eq!(t.stopped_at(), Some(secs(1)), "after the deadline kill");
+        t.handle(exited(KILLED), secs(3));
+        t.handle(Event::NothingLeft, secs(3));
+        assert_eq!(t.stopped_at(), Some(secs(1)), "after the exit");
+        let mut t = Timeline::new(config());
+        t.handle(exited(EXIT_0), secs(1));
+        t.handle(Event::NothingLeft, secs(1));
+        assert_eq!(t.stopped_at(), None, "no stop, no stop time");
     }
 
     #[test]
