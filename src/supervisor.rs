@@ -41,7 +41,11 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
         }
         Scope::DescendantsOf(me)
     };
-    let directory = std::env::current_dir().ok();
+    // Only the hook needs it: grace-init itself moves to `/`.
+    let directory = config
+        .pre_stop_hook
+        .as_ref()
+        .and_then(|_| std::env::current_dir().ok());
     let take_terminal = sys::holds_terminal_foreground();
     let command = match spawn::spawn_command(&config.command, original_mask, take_terminal) {
         Ok(pid) => pid,
@@ -145,7 +149,7 @@ impl Supervisor {
     /// Reaps every exited child: one SIGCHLD may stand for many exits.
     fn reap_children(&mut self, events: &mut VecDeque<Event>) {
         let mut command_status = None;
-        loop {
+        let nothing_left = loop {
             match sys::reap_any_child() {
                 Ok(Reaped::Child { pid, status }) if pid == self.command => {
                     self.command_reaped = true;
@@ -167,30 +171,22 @@ impl Supervisor {
                 Ok(Reaped::Child { pid, status }) => {
                     debug!(pid = %pid, "reaped: {status}")
                 }
-                Ok(outcome) => {
-                    let nothing_left = outcome == Reaped::NoChildren;
-                    if let Some(status) = command_status {
-                        events.push_back(Event::CommandExited {
-                            status,
-                            others_left: !nothing_left,
-                        });
-                    }
-                    if nothing_left {
-                        events.push_back(Event::NothingLeft);
-                    }
-                    return;
-                }
+                Ok(Reaped::NoneReady) => break false,
+                Ok(Reaped::NoChildren) => break true,
                 Err(errno) => {
                     error!(error = errno.desc(), "waitpid failed");
-                    if let Some(status) = command_status {
-                        events.push_back(Event::CommandExited {
-                            status,
-                            others_left: true,
-                        });
-                    }
-                    return;
+                    break false;
                 }
             }
+        };
+        if let Some(status) = command_status {
+            events.push_back(Event::CommandExited {
+                status,
+                others_left: !nothing_left,
+            });
+        }
+        if nothing_left {
+            events.push_back(Event::NothingLeft);
         }
     }
 
@@ -248,8 +244,8 @@ impl Supervisor {
                         Human(since_forward),
                         self.forwarded_stop_signal()
                     ),
-                    KillReason::Deadline { since_stop, .. } => warn!(
-                        since_stop = %Human(since_stop),
+                    KillReason::Deadline { .. } => warn!(
+                        since_stop = self.since_stop(),
                         "deadline reached before the stop signal was passed on or the command's leftovers exited; killed {killed}"
                     ),
                     KillReason::CleanupTimeout => warn!(
