@@ -19,10 +19,21 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-const TESTKIT: &str = "grace-init/testkit:test";
-const SCRIPT_EXAMPLE: &str = "grace-init/script-entrypoint:test";
-const REWRITE_EXAMPLE: &str = "grace-init/httpd-rewrite:test";
-const ENV_EXAMPLE: &str = "grace-init/env-config:test";
+const TESTKIT: &str = "testkit";
+const SCRIPT_EXAMPLE: &str = "script-entrypoint";
+const REWRITE_EXAMPLE: &str = "httpd-rewrite";
+const ENV_EXAMPLE: &str = "env-config";
+
+/// The tag docker/build-images.sh gives the images: `GRACE_INIT_TAG`, else `test`. Separate
+/// checkouts on one engine set their own so that they do not test each other's binaries.
+fn image_tag() -> String {
+    std::env::var("GRACE_INIT_TAG").unwrap_or_else(|_| "test".to_string())
+}
+
+/// `grace-init/NAME:TAG`.
+fn image(name: &str) -> String {
+    format!("grace-init/{name}:{}", image_tag())
+}
 
 // ---------------------------------------------------------------------------------------------
 // set-up: docker available? images built (once)?
@@ -354,7 +365,7 @@ fn docker_stop_reaches_app_behind_script_and_exit_code_is_the_apps() {
         return;
     }
     // docker/examples/script-entrypoint: grace-init -> /start.sh (sh) -> /app.sh (traps TERM, exit 42)
-    let c = Container::run("script-entrypoint", &[SCRIPT_EXAMPLE]);
+    let c = Container::run("script-entrypoint", &[&image(SCRIPT_EXAMPLE)]);
     c.wait_for_log("app: started", Duration::from_secs(10));
     let took = c.stop(30);
     let logs = c.logs();
@@ -382,7 +393,7 @@ fn without_grace_init_the_script_swallows_sigterm() {
     }
     let c = Container::run(
         "script-as-pid1",
-        &["--entrypoint", "/start.sh", SCRIPT_EXAMPLE],
+        &["--entrypoint", "/start.sh", &image(SCRIPT_EXAMPLE)],
     );
     c.wait_for_log("app: started", Duration::from_secs(10));
     let took = c.stop(3);
@@ -406,7 +417,7 @@ fn signals_and_rewrite(mode: Mode) {
         "rewrite",
         mode,
         &["--entrypoint", "/grace-init"],
-        REWRITE_EXAMPLE,
+        &image(REWRITE_EXAMPLE),
         opts,
         &["/app.sh"],
     );
@@ -448,7 +459,7 @@ fn httpd_rewrite_example_as_shipped() {
     if !setup() {
         return;
     }
-    let c = Container::run("rewrite-shipped", &[REWRITE_EXAMPLE]);
+    let c = Container::run("rewrite-shipped", &[&image(REWRITE_EXAMPLE)]);
     c.wait_for_log("app: serving", Duration::from_secs(10));
     c.kill("HUP");
     c.wait_for_log("app: got SIGHUP", Duration::from_secs(10));
@@ -467,7 +478,10 @@ fn docker_kill_reaches_grandchild() {
     // The wrapper shell traps USR1 (a handler, so the app can still trap it) to stay alive; the
     // shell runs its trap only once the app exits.
     let script = "trap 'echo wrapper: got SIGUSR1' USR1; /testkit/signals.sh; exit $?";
-    let c = Container::run("kill-grandchild", &[TESTKIT, "--", "/bin/sh", "-c", script]);
+    let c = Container::run(
+        "kill-grandchild",
+        &[&image(TESTKIT), "--", "/bin/sh", "-c", script],
+    );
     c.wait_for_log("ready", Duration::from_secs(10));
     c.kill("USR1");
     c.wait_for_log("] got SIGUSR1", Duration::from_secs(10));
@@ -504,7 +518,7 @@ fn orphans_are_reaped() {
         return;
     }
     // /testkit/orphans.sh leaves 5 orphaned `sleep 1`, then execs `sleep 300`, which never waits.
-    let c = Container::run("orphans", &[TESTKIT, "/testkit/orphans.sh"]);
+    let c = Container::run("orphans", &[&image(TESTKIT), "/testkit/orphans.sh"]);
     c.wait_for_log("left 5 orphans", Duration::from_secs(10));
     thread::sleep(Duration::from_secs(3));
     let procs = processes(&c);
@@ -521,7 +535,7 @@ fn orphans_are_reaped() {
     // Control: the same app as PID 1 leaves its zombies, so the check above can see them.
     let control = Container::run(
         "orphans-control",
-        &["--entrypoint", "/testkit/orphans.sh", TESTKIT],
+        &["--entrypoint", "/testkit/orphans.sh", &image(TESTKIT)],
     );
     control.wait_for_log("left 5 orphans", Duration::from_secs(10));
     thread::sleep(Duration::from_secs(3));
@@ -548,7 +562,7 @@ fn stop_delay(mode: Mode) {
         "stop-delay",
         mode,
         &["-e", "PORT=8080"],
-        TESTKIT,
+        &image(TESTKIT),
         opts,
         &["/testkit/signals.sh"],
     );
@@ -604,7 +618,7 @@ fn env_config_example_as_shipped() {
     if !setup() {
         return;
     }
-    let c = Container::run("env-config", &[ENV_EXAMPLE]);
+    let c = Container::run("env-config", &[&image(ENV_EXAMPLE)]);
     let addr = format!("{}:8080", c.ip());
     wait_for_http(&addr, Duration::from_secs(10));
     let t0 = Instant::now();
@@ -641,7 +655,7 @@ fn deadline(mode: Mode) {
         "deadline",
         mode,
         &["-e", "IGNORE_TERM=1"],
-        TESTKIT,
+        &image(TESTKIT),
         opts,
         &["/testkit/signals.sh"],
     );
@@ -686,7 +700,7 @@ fn pre_stop(mode: Mode) {
         "pre-stop",
         mode,
         &[],
-        TESTKIT,
+        &image(TESTKIT),
         opts,
         &["/testkit/signals.sh"],
     );
@@ -717,7 +731,10 @@ fn interactive_shell_through_a_tty() {
     let name = Container::name_for("tty");
     let guard = Container { name: name.clone() };
     let _ = docker(&["rm", "-f", &name]);
-    let cmd = format!("docker run -it --rm --name {name} {TESTKIT} /bin/sh");
+    let cmd = format!(
+        "docker run -it --rm --name {name} {} /bin/sh",
+        image(TESTKIT)
+    );
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &cmd, "/dev/null"])
         .stdin(Stdio::piped())

@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-IMAGE = "grace-init/bench-app:test"
+IMAGE = f"grace-init/bench-app:{os.environ.get('GRACE_INIT_TAG', 'test')}"
 NETWORK = "grace-init-zero-downtime"
 PORT = 8080
 
