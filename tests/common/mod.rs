@@ -618,3 +618,107 @@ pub fn wait_file(path: &Path, timeout: Duration) -> bool {
 }
 
 pub const T: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------- root-only tests
+
+/// True when running as root. Otherwise prints why the test is skipped, or fails under CI=true
+/// (CI runs as root, so a missing capability there is a broken set-up, not a reason to pass).
+pub fn require_root(why: &str) -> bool {
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("this test needs root under CI=true: {why}");
+    }
+    eprintln!("SKIPPED (not root): {why}");
+    false
+}
+
+// ---------------------------------------------------------------- pseudo-terminals
+
+/// The master side of a pseudo-terminal, and everything read from it so far.
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    pub seen: String,
+}
+
+impl Pty {
+    /// A new pty: (master wrapper, slave fd to hand to the program under test).
+    pub fn open() -> (Pty, std::os::fd::OwnedFd) {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        (
+            Pty {
+                master: pty.master,
+                seen: String::new(),
+            },
+            pty.slave,
+        )
+    }
+
+    /// Types `s` (as if at the keyboard).
+    pub fn write(&self, s: &str) {
+        use std::os::fd::AsRawFd;
+        let n = unsafe { libc::write(self.master.as_raw_fd(), s.as_ptr() as *const _, s.len()) };
+        assert_eq!(n as usize, s.len(), "write to pty master");
+    }
+
+    /// Reads whatever arrives within `timeout` into `seen`.
+    pub fn read_for(&mut self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            self.read_once(timeout.saturating_sub(start.elapsed()));
+        }
+    }
+
+    fn read_once(&mut self, left: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(200) as i32) };
+        if r > 0 {
+            let mut buf = [0u8; 4096];
+            let n = unsafe {
+                libc::read(
+                    self.master.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut _,
+                    buf.len(),
+                )
+            };
+            if n > 0 {
+                self.seen
+                    .push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+            } else {
+                sleep_ms(20); // EIO once every slave fd is closed
+            }
+        }
+    }
+
+    /// Whether `needle` shows on the screen within `timeout`.
+    pub fn shows(&mut self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.seen.contains(needle) {
+                return true;
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return false;
+            }
+            self.read_once(left);
+        }
+    }
+
+    /// Like `shows`, panicking with the screen and `context()` when it does not.
+    pub fn expect(&mut self, needle: &str, timeout: Duration, context: impl Fn() -> String) {
+        if !self.shows(needle, timeout) {
+            panic!(
+                "`{needle}` not shown on the terminal within {timeout:?}; screen:\n{}\n{}",
+                self.seen,
+                context()
+            );
+        }
+    }
+}

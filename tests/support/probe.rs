@@ -18,9 +18,10 @@
 //!       Forks N children, each forks a grandchild and exits at once. Each grandchild waits until
 //!       it has been re-parented, appends its new parent pid to PPIDFILE, sleeps 50 ms and exits.
 //!       Then writes PPIDFILE.done and sleeps (default 60 s).
-//!   exec-with [--reset] [--block LIST] [--ignore LIST] -- CMD ARGS...
+//!   exec-with [--reset] [--block LIST] [--ignore LIST] [--raise LIST] -- CMD ARGS...
 //!       Sets exactly the blocked mask LIST (comma separated numbers), ignores LIST, resets
-//!       SIGPIPE (with --reset: every signal) to default unless ignored, and execs CMD.
+//!       SIGPIPE (with --reset: every signal) to default unless ignored, sends itself each signal
+//!       of --raise LIST (kill(getpid()): pending at exec when blocked), and execs CMD.
 //!   exit N | kill-self SIG | sleep SECS [READYFILE] | mark FILE CODE
 //!   stamp FILE [--sleep-ms MS] [WORDS...]   (writes "MONO_NS\nWORD\n..." after sleeping)
 use std::ffi::CString;
@@ -518,6 +519,7 @@ fn orphans(rest: &[String]) {
 fn exec_with(rest: &[String]) {
     let mut block = 0u64;
     let mut ignore: Vec<i32> = vec![];
+    let mut raise: Vec<i32> = vec![];
     let mut reset = false;
     let mut i = 0;
     let parse_list = |s: &str| -> Vec<i32> {
@@ -536,6 +538,10 @@ fn exec_with(rest: &[String]) {
             }
             "--ignore" => {
                 ignore.extend(parse_list(&rest[i + 1]));
+                i += 2;
+            }
+            "--raise" => {
+                raise.extend(parse_list(&rest[i + 1]));
                 i += 2;
             }
             "--reset" => {
@@ -565,6 +571,9 @@ fn exec_with(rest: &[String]) {
         set_disposition(*s, libc::SIG_IGN);
     }
     set_mask(block);
+    for s in &raise {
+        unsafe { libc::kill(libc::getpid(), *s) };
+    }
     let argv: Vec<CString> = cmd
         .iter()
         .map(|a| CString::new(a.as_str()).unwrap())
