@@ -2,11 +2,11 @@
 //! [`Config`]. Option parsing stops at the first non-option, so `grace-init sh -c 'x'` needs no
 //! `--`.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
+use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
@@ -42,7 +42,7 @@ struct Arguments {
         value_name = "FROM:TO",
         env = "GRACE_INIT_REWRITE",
         value_delimiter = ',',
-        value_parser = parse_rewrite,
+        value_parser = Utf8(parse_rewrite),
         allow_hyphen_values = true
     )]
     rewrites: Vec<Rewrite>,
@@ -53,7 +53,7 @@ struct Arguments {
         value_name = "FROM:TO",
         env = "GRACE_INIT_REMAP_EXIT",
         value_delimiter = ',',
-        value_parser = parse_exit_remap,
+        value_parser = Utf8(parse_exit_remap),
         allow_hyphen_values = true
     )]
     exit_remaps: Vec<ExitRemap>,
@@ -72,28 +72,33 @@ struct Arguments {
         value_name = "SIGNAL",
         env = "GRACE_INIT_STOP_SIGNAL",
         default_value = "TERM",
+        value_parser = Utf8(parse_signal),
         allow_hyphen_values = true
     )]
     stop_signal: Signal,
 
     /// Keep the command running undisturbed this long after the stop signal, then forward it
-    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_STOP_DELAY", default_value = "0", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_STOP_DELAY", default_value = "0", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     stop_delay: Duration,
 
     /// Run this command when the stop signal arrives; forwarding waits for it (split like shell words, no shell)
-    #[arg(long, value_name = "COMMAND", env = "GRACE_INIT_PRE_STOP", value_parser = parse_pre_stop_hook)]
+    #[arg(long, value_name = "COMMAND", env = "GRACE_INIT_PRE_STOP", value_parser = Utf8(parse_pre_stop_hook))]
     pre_stop: Option<PreStopHook>,
 
+    /// Kill a pre-stop hook still running this long after the stop signal, and forward it [default: half of --grace-period minus --kill-margin, else 30s]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_PRE_STOP_TIMEOUT", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
+    pre_stop_timeout: Option<Duration>,
+
     /// The runtime's deadline after the stop signal (terminationGracePeriodSeconds, docker stop -t)
-    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_GRACE_PERIOD", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_GRACE_PERIOD", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     grace_period: Option<Duration>,
 
     /// SIGKILL everything this long before the grace period ends
-    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_KILL_MARGIN", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_KILL_MARGIN", default_value = "2s", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     kill_margin: Duration,
 
     /// When the command exits on its own, give what it left behind this long after SIGTERM before SIGKILL
-    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     cleanup_timeout: Duration,
 
     /// The command to run, and its arguments
@@ -107,6 +112,68 @@ pub struct PreStopHook(pub Vec<String>);
 
 fn parse_pre_stop_hook(text: &str) -> Result<PreStopHook, String> {
     split_words(text).map(PreStopHook)
+}
+
+fn parse_signal(text: &str) -> Result<Signal, crate::signal::UnknownSignal> {
+    text.parse()
+}
+
+/// A value parser that first checks for UTF-8 and names the option and its variable when the
+/// value is not (clap's own message names neither), then hands the text to `P`.
+#[derive(Clone)]
+struct Utf8<P>(P);
+
+impl<P: TypedValueParser> TypedValueParser for Utf8<P> {
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        if value.to_str().is_some() {
+            return self.0.parse_ref(cmd, arg, value);
+        }
+        let option = arg
+            .and_then(clap::Arg::get_long)
+            .map_or(String::new(), |long| format!("--{long}"));
+        let variable = arg
+            .and_then(clap::Arg::get_env)
+            .map_or(String::new(), |env| {
+                format!(" (or {})", env.to_string_lossy())
+            });
+        Err(clap::Error::raw(
+            ErrorKind::InvalidUtf8,
+            format!(
+                "invalid value '{}' for {option}{variable}: not valid UTF-8\n",
+                value.to_string_lossy().escape_debug()
+            ),
+        )
+        .with_cmd(cmd))
+    }
+}
+
+/// A second rule for a signal would never apply (the first wins), so it is a mistake.
+fn check_rewrites(rules: &[Rewrite]) -> Result<(), String> {
+    for (index, rule) in rules.iter().enumerate() {
+        if let Some(earlier) = rules[..index].iter().find(|r| r.from == rule.from) {
+            return Err(format!(
+                "--rewrite {rule}: {} is already rewritten by {earlier}; give one rule per signal",
+                rule.from
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How long a pre-stop hook may hold the stop signal when `--pre-stop-timeout` is not given:
+/// half of the time before grace-init's own kill, so that the command keeps the other half to
+/// stop; 30 s (Kubernetes' default grace period) when the deadline is unknown.
+fn default_pre_stop_timeout(timeline: &TimelineConfig) -> Duration {
+    timeline
+        .kill_after()
+        .map_or(Duration::from_secs(30), |kill_after| kill_after / 2)
 }
 
 /// Everything grace-init was asked to do, checked.
@@ -164,7 +231,7 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
         timeline: TimelineConfig {
             stop_signal: Signal::TERM,
             stop_delay: Duration::ZERO,
-            has_pre_stop_hook: false,
+            pre_stop_hook_timeout: None,
             grace_period: None,
             kill_margin: Duration::from_secs(2),
             cleanup_timeout: Duration::from_secs(2),
@@ -182,15 +249,23 @@ fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
         .map_err(clap_exit)?;
     let arguments = Arguments::from_arg_matches(&matches).map_err(clap_exit)?;
     let verbosity = verbosity(&matches, arguments.verbose, arguments.quiet).map_err(Exit::Usage)?;
-    let timeline = TimelineConfig {
+    let mut timeline = TimelineConfig {
         stop_signal: arguments.stop_signal,
         stop_delay: arguments.stop_delay,
-        has_pre_stop_hook: arguments.pre_stop.is_some(),
+        pre_stop_hook_timeout: None,
         grace_period: arguments.grace_period,
         kill_margin: arguments.kill_margin,
         cleanup_timeout: arguments.cleanup_timeout,
     };
-    check_stop_budget(&timeline).map_err(Exit::Usage)?;
+    check_stop_budget(&timeline, arguments.pre_stop_timeout).map_err(Exit::Usage)?;
+    check_rewrites(&arguments.rewrites).map_err(Exit::Usage)?;
+    if arguments.pre_stop.is_some() {
+        timeline.pre_stop_hook_timeout = Some(
+            arguments
+                .pre_stop_timeout
+                .unwrap_or_else(|| default_pre_stop_timeout(&timeline)),
+        );
+    }
     if !arguments.stop_signal.is_forwardable() {
         return Err(Exit::Usage(format!(
             "--stop-signal {}: grace-init can never receive that signal",
@@ -228,8 +303,12 @@ pub fn usage_hint() -> String {
     format!("Usage: {USAGE} (see 'grace-init --help')")
 }
 
-/// A stop delay must leave the command time to stop before grace-init's own kill.
-fn check_stop_budget(timeline: &TimelineConfig) -> Result<(), String> {
+/// A stop delay or a hook's timeout must leave the command time to stop before grace-init's
+/// own kill.
+fn check_stop_budget(
+    timeline: &TimelineConfig,
+    pre_stop_timeout: Option<Duration>,
+) -> Result<(), String> {
     let Some(grace) = timeline.grace_period else {
         return Ok(());
     };
@@ -245,6 +324,15 @@ fn check_stop_budget(timeline: &TimelineConfig) -> Result<(), String> {
         return Err(format!(
             "--stop-delay {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the delay",
             Human(delay),
+            Human(grace),
+            Human(margin),
+            Human(grace - margin)
+        ));
+    }
+    if let Some(timeout) = pre_stop_timeout.filter(|&timeout| timeout >= grace - margin) {
+        return Err(format!(
+            "--pre-stop-timeout {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the hook",
+            Human(timeout),
             Human(grace),
             Human(margin),
             Human(grace - margin)
@@ -349,7 +437,7 @@ mod tests {
             TimelineConfig {
                 stop_signal: Signal::TERM,
                 stop_delay: Duration::ZERO,
-                has_pre_stop_hook: false,
+                pre_stop_hook_timeout: None,
                 grace_period: None,
                 kill_margin: Duration::from_secs(2),
                 cleanup_timeout: Duration::from_secs(2),
@@ -382,7 +470,11 @@ mod tests {
         assert_eq!(config.timeline.kill_margin, Duration::from_millis(1500));
         assert_eq!(config.timeline.cleanup_timeout, Duration::from_secs(60));
         assert_eq!(config.pre_stop_hook.unwrap().0, ["sh", "-c", "echo bye"]);
-        assert!(config.timeline.has_pre_stop_hook);
+        assert_eq!(
+            config.timeline.pre_stop_hook_timeout,
+            Some(Duration::from_millis(14_250)),
+            "half of 30s - 1.5s"
+        );
     }
 
     #[test]

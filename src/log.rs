@@ -1,13 +1,16 @@
 //! Logging to stderr, never stdout, as `grace-init: 1.234s LEVEL message key=value` lines.
 //!
-//! Logging must never panic, block or kill the init: lines go to a private non-blocking
-//! description of stderr where one can be opened (pipes, FIFOs, terminals), else to fd 2 polled
-//! for room first; a full stderr drops the line, a closed or broken one ends logging for good, and the formatter's own write errors are never reported (that report
-//! would go through `eprintln!`, which panics on a broken stderr).
+//! Logging must never panic, block or kill the init: every write is non-blocking (see
+//! [`LogChannel`]); a full stderr or a failed write (a full disk) drops that line only, a closed
+//! or broken one ends logging for good, and the formatter's own write errors are never reported
+//! (that report would go through `eprintln!`, which panics on a broken stderr). Control
+//! characters in a line (a newline in a command name) are escaped, so every line is one line.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tracing::{Event, Subscriber};
@@ -18,21 +21,26 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use tracing::level_filters::LevelFilter;
 
-use crate::sys::{self, LogWrite};
+use crate::sys::{self, LogChannel, LogWrite};
 
 /// Set once stderr is found closed or broken; nothing is written after that.
 static STDERR_BROKEN: AtomicBool = AtomicBool::new(false);
 /// Set when a line went out only in part; the next line starts on a new line.
 static LINE_TORN: AtomicBool = AtomicBool::new(false);
-/// The descriptor log lines go to: fd 2, or a private non-blocking description of it.
-static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
+/// How log lines are written (grace-init has one thread: the lock is never contended).
+static CHANNEL: Mutex<LogChannel> = Mutex::new(LogChannel::Polled);
 
-/// Switches logging to a private non-blocking description of stderr where there can be one;
-/// returns its descriptor, which grace-init must keep open.
-pub fn use_private_nonblocking_stderr() -> Option<i32> {
-    let fd = sys::open_private_nonblocking_stderr()?;
-    LOG_FD.store(fd, Ordering::Relaxed);
-    Some(fd)
+/// Chooses how to write log lines without blocking; returns the private descriptor of stderr
+/// if one was opened, which grace-init must keep open.
+pub fn choose_log_channel() -> Option<i32> {
+    let channel = sys::open_log_channel();
+    if let Ok(mut current) = CHANNEL.lock() {
+        *current = channel;
+    }
+    match channel {
+        LogChannel::Private(fd) => Some(fd),
+        _ => None,
+    }
 }
 
 /// The stderr writer for the tracing formatter; it always reports success.
@@ -49,13 +57,21 @@ impl io::Write for Stderr {
     }
 }
 
-fn write_to_stderr(bytes: &[u8]) {
+fn write_to_stderr(line: &[u8]) {
     if STDERR_BROKEN.load(Ordering::Relaxed) {
         return;
     }
-    let fd = LOG_FD.load(Ordering::Relaxed);
-    let nonblocking = fd != libc::STDERR_FILENO;
-    let write = |bytes: &[u8]| sys::write_log_without_blocking(fd, nonblocking, bytes);
+    let Ok(mut channel) = CHANNEL.lock() else {
+        return;
+    };
+    let bytes = &escape_control_characters(line);
+    let mut write = |bytes: &[u8]| match sys::write_log_without_blocking(*channel, bytes) {
+        LogWrite::Unsupported => {
+            *channel = LogChannel::Polled;
+            sys::write_log_without_blocking(*channel, bytes)
+        }
+        done => done,
+    };
     if LINE_TORN.load(Ordering::Relaxed) {
         if write(b"\n") != LogWrite::Written {
             return;
@@ -63,10 +79,39 @@ fn write_to_stderr(bytes: &[u8]) {
         LINE_TORN.store(false, Ordering::Relaxed);
     }
     match write(bytes) {
-        LogWrite::Written | LogWrite::Dropped => {}
+        LogWrite::Written | LogWrite::Dropped | LogWrite::Unsupported => {}
         LogWrite::Torn => LINE_TORN.store(true, Ordering::Relaxed),
         LogWrite::Broken => STDERR_BROKEN.store(true, Ordering::Relaxed),
     }
+}
+
+/// `line` with every control character but its final newline escaped (`\n`, `\r`, `\x1b`,
+/// ...), so that no value in it (a command name, a path) can end the line early, forge another
+/// one, or send escape sequences to a terminal. Borrowed when there is nothing to escape.
+fn escape_control_characters(line: &[u8]) -> Cow<'_, [u8]> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let is_control = |b: &u8| *b < 0x20 && *b != b'\t' || *b == 0x7f;
+    if !body.iter().any(is_control) {
+        return Cow::Borrowed(line);
+    }
+    let mut escaped = Vec::with_capacity(line.len() + 16);
+    for &byte in body {
+        match byte {
+            b'\n' => escaped.extend_from_slice(b"\\n"),
+            b'\r' => escaped.extend_from_slice(b"\\r"),
+            b if is_control(&b) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                escaped.extend_from_slice(b"\\x");
+                escaped.push(HEX[usize::from(b >> 4)]);
+                escaped.push(HEX[usize::from(b & 15)]);
+            }
+            b => escaped.push(b),
+        }
+    }
+    if body.len() < line.len() {
+        escaped.push(b'\n');
+    }
+    Cow::Owned(escaped)
 }
 
 /// Formats one event as `grace-init: <seconds since start> <LEVEL> <message> <fields>`.
@@ -121,4 +166,26 @@ pub fn init(verbosity: i8, start: Instant) {
 /// show whatever the log level (the command cannot run): `grace-init: <message>`.
 pub fn print_fatal(message: fmt::Arguments<'_>) {
     write_to_stderr(format!("grace-init: {message}\n").as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_so_a_value_cannot_forge_a_line() {
+        let line = b"grace-init: cannot run 'nope\ngrace-init: 0.000s WARN x\x1b[2J'\n";
+        let escaped = escape_control_characters(line);
+        assert_eq!(
+            std::str::from_utf8(&escaped).unwrap(),
+            "grace-init: cannot run 'nope\\ngrace-init: 0.000s WARN x\\x1b[2J'\n"
+        );
+        assert_eq!(escaped.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn ordinary_lines_are_written_as_they_are() {
+        let line = b"grace-init: 1.000s INFO exiting code=0\tx\n";
+        assert!(matches!(escape_control_characters(line), Cow::Borrowed(_)));
+    }
 }

@@ -32,11 +32,14 @@ mod entry {
     use std::os::unix::ffi::OsStringExt;
     use std::time::Instant;
 
+    use crate::spawn::InheritedSignals;
     use crate::sys::SignalSet;
 
     #[no_mangle]
     pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         let original_mask = sys::set_signal_mask(SignalSet::ALL);
+        // Ignored SIGCHLD would have the kernel reap the command and lose its status.
+        let original_sigchld = sys::take_default_sigchld();
         let start = Instant::now();
         sys::open_missing_standard_fds();
         // SAFETY: argc and argv are exactly what the C runtime passed to main.
@@ -57,9 +60,13 @@ mod entry {
                 return 2;
             }
         };
-        let log_fd = log::use_private_nonblocking_stderr();
+        let log_fd = log::choose_log_channel();
         log::init(config.verbosity, start);
-        c_int::from(supervisor::run(config, original_mask, start, log_fd))
+        let inherited = InheritedSignals {
+            mask: original_mask,
+            sigchld: original_sigchld,
+        };
+        c_int::from(supervisor::run(config, inherited, start, log_fd))
     }
 
     /// The program's arguments as the C runtime passed them.

@@ -1,16 +1,24 @@
 //! The processes grace-init answers for, and signalling all of them at once: as PID 1 every
 //! other process in the PID namespace, as a subreaper every descendant (including those that
 //! left the process group with setsid or were orphaned and adopted).
+//!
+//! A pid read from /proc may be recycled before it is signalled (its process exits, its parent
+//! reaps it, a stranger gets the number). Each listed process is therefore signalled through a
+//! pidfd, and only if the process behind the pidfd has the start time the listing saw.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use tracing::info;
 
 use crate::signal::Signal;
 use crate::sys::{self, Pid};
 
 /// Who "everything" is.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     /// grace-init is PID 1: `kill(-1)` reaches every other process in the namespace at once.
     Namespace,
@@ -24,19 +32,22 @@ struct ProcessEntry {
     pid: Pid,
     parent: i32,
     zombie: bool,
+    /// Clock ticks after boot: with the pid, it names one process for good.
+    start_time: u64,
 }
 
-/// Parses `/proc/PID/stat`: `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+/// Parses `/proc/PID/stat`: `pid (comm) state ppid ... starttime ...` (starttime is field 22);
+/// comm may hold spaces and parentheses.
 fn parse_stat(stat: &str) -> Option<ProcessEntry> {
     let (head, tail) = stat.rsplit_once(')')?;
     let pid = Pid::new(head.split_whitespace().next()?.parse().ok()?)?;
-    let mut fields = tail.split_whitespace();
-    let state = fields.next()?;
-    let parent = fields.next()?.parse().ok()?;
+    let fields: Vec<&str> = tail.split_whitespace().take(20).collect();
+    let state = fields.first()?;
     Some(ProcessEntry {
         pid,
-        parent,
-        zombie: state == "Z" || state == "X",
+        parent: fields.get(1)?.parse().ok()?,
+        zombie: *state == "Z" || *state == "X",
+        start_time: fields.get(19)?.parse().ok()?,
     })
 }
 
@@ -102,6 +113,9 @@ pub enum Reached {
     /// As subreaper without a /proc of its own namespace: only the command's process group;
     /// descendants that left it cannot be found.
     CommandGroupOnly,
+    /// As subreaper without a /proc of its own namespace, after the command has exited: its
+    /// leftovers cannot be found, and its old group number may belong to a stranger.
+    Nobody,
 }
 
 /// How many times the subreaper walk lists /proc again to catch processes forked meanwhile.
@@ -116,9 +130,10 @@ fn proc_is_ours(me: Pid) -> bool {
         == Some(me.raw())
 }
 
-/// Sends `signal` to every process in `scope`; `command` is the command's process group, the
-/// fallback when /proc cannot say who the descendants are.
-pub fn signal_everything(scope: Scope, signal: Signal, command: Pid) -> Reached {
+/// Sends `signal` to every process in `scope`. `command` is the command while it has not been
+/// reaped: its process group is the fallback when /proc cannot say who the descendants are.
+/// Once it is reaped its number may belong to anyone, so the caller passes `None`.
+pub fn signal_everything(scope: Scope, signal: Signal, command: Option<Pid>) -> Reached {
     let me = sys::own_pid();
     let proc_usable = proc_is_ours(me);
     match scope {
@@ -129,31 +144,67 @@ pub fn signal_everything(scope: Scope, signal: Signal, command: Pid) -> Reached 
             let _ = sys::kill_every_process(signal);
             count.map_or(Reached::Everyone, Reached::Counted)
         }
-        Scope::DescendantsOf(_) if !proc_usable => {
-            let _ = sys::kill_process_group(command, signal);
-            Reached::CommandGroupOnly
-        }
+        Scope::DescendantsOf(_) if !proc_usable => match command {
+            Some(command) => {
+                let _ = sys::kill_process_group(command, signal);
+                Reached::CommandGroupOnly
+            }
+            None => Reached::Nobody,
+        },
         Scope::DescendantsOf(_) => {
             // A process may fork between the listing and the kill: list again until a listing
             // holds nobody new (SIGKILLed processes cannot fork any more), a bounded number of
             // times so that a fork loop cannot hold the event loop and its deadlines.
             let mut signalled = BTreeSet::new();
             for _ in 0..MAX_LISTINGS {
-                let fresh: Vec<Pid> = live_processes_in(&read_process_table(), scope, me)
-                    .into_iter()
-                    .filter(|pid| !signalled.contains(pid))
+                let table = read_process_table();
+                let listed = live_processes_in(&table, scope, me);
+                let fresh: Vec<&ProcessEntry> = table
+                    .iter()
+                    .filter(|p| listed.contains(&p.pid))
+                    .filter(|p| !signalled.contains(&(p.pid, p.start_time)))
                     .collect();
                 if fresh.is_empty() {
                     break;
                 }
-                for pid in fresh {
-                    // ESRCH: it exited in between.
-                    let _ = sys::kill_process(pid, signal);
-                    signalled.insert(pid);
+                for process in fresh {
+                    signal_listed_process(process, signal);
+                    signalled.insert((process.pid, process.start_time));
                 }
             }
             Reached::Counted(signalled.len())
         }
+    }
+}
+
+/// Set once pidfd_open has answered ENOSYS (Linux before 5.3).
+static NO_PIDFDS: AtomicBool = AtomicBool::new(false);
+
+/// Signals the process `listed` describes, unless its pid now names another process.
+fn signal_listed_process(listed: &ProcessEntry, signal: Signal) {
+    let still_listed =
+        || read_stat(listed.pid.raw()).map(|now| now.start_time) == Some(listed.start_time);
+    if !NO_PIDFDS.load(Ordering::Relaxed) {
+        match sys::open_process(listed.pid) {
+            // The handle names whoever had the pid when it was opened: the listed process if
+            // that pid still shows the listed start time now.
+            Ok(handle) => {
+                if still_listed() {
+                    // ESRCH: it exited in between.
+                    let _ = sys::kill_process_by_handle(&handle, signal);
+                }
+                return;
+            }
+            Err(Errno::ENOSYS) => {
+                NO_PIDFDS.store(true, Ordering::Relaxed);
+                info!("no pidfds on this kernel (before Linux 5.3): leftovers are signalled by pid after checking their start time, which leaves a window of a few microseconds for pid reuse");
+            }
+            // ESRCH: it exited in between.
+            Err(_) => return,
+        }
+    }
+    if still_listed() {
+        let _ = sys::kill_process(listed.pid, signal);
     }
 }
 
@@ -166,6 +217,7 @@ mod tests {
             pid: Pid::new(pid).unwrap(),
             parent,
             zombie,
+            start_time: 0,
         }
     }
 
@@ -177,11 +229,22 @@ mod tests {
 
     #[test]
     fn stat_lines_parse_even_with_odd_command_names() {
+        let tail = "0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 8192 100";
         assert_eq!(
-            parse_stat("42 (my (odd) app) S 7 42 42 0 -1"),
-            Some(entry(42, 7, false))
+            parse_stat(&format!("42 (my (odd) app) S 7 42 42 {tail}")),
+            Some(ProcessEntry {
+                start_time: 123456,
+                ..entry(42, 7, false)
+            })
         );
-        assert_eq!(parse_stat("9 (z) Z 1 9 9"), Some(entry(9, 1, true)));
+        assert_eq!(
+            parse_stat(&format!("9 (z) Z 1 9 9 {tail}")),
+            Some(ProcessEntry {
+                start_time: 123456,
+                ..entry(9, 1, true)
+            })
+        );
+        assert_eq!(parse_stat("9 (short) S 1 9 9"), None, "no start time");
         assert_eq!(parse_stat("garbage"), None);
     }
 

@@ -21,12 +21,30 @@ pub fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
             "{from} never reaches grace-init, so it cannot be rewritten"
         ));
     }
-    let to = match to {
+    let to: Option<Signal> = match to {
         "0" => None,
         none if none.eq_ignore_ascii_case("NONE") => None,
         to => Some(to.parse().map_err(|e| format!("{e}"))?),
     };
+    if let Some(reserved) = to.filter(|to| RESERVED_BY_THREADING.contains(&to.number())) {
+        return Err(format!(
+            "'{text}': signal {} is used internally by the C library's threads (glibc and musl reserve 32 and 33); sending it breaks the program",
+            reserved.number()
+        ));
+    }
     Ok(Rewrite { from, to })
+}
+
+/// Signals glibc and musl keep for their own threading (cancellation, set*id broadcast).
+const RESERVED_BY_THREADING: [i32; 2] = [32, 33];
+
+impl std::fmt::Display for Rewrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to {
+            Some(to) => write!(f, "{}:{}", self.from, to),
+            None => write!(f, "{}:NONE", self.from),
+        }
+    }
 }
 
 /// What `signal` becomes: the first matching rule's target, else itself. `None`: drop it.
@@ -78,6 +96,8 @@ mod tests {
             ("KILL:TERM", "SIGKILL"),
             ("STOP:TERM", "SIGSTOP"),
             ("CHLD:TERM", "SIGCHLD"),
+            ("TERM:32", "'TERM:32'"),
+            ("TERM:33", "'TERM:33'"),
         ] {
             let message = parse_rewrite(bad).unwrap_err();
             assert!(message.contains(named), "{bad}: {message}");

@@ -25,6 +25,10 @@ impl Signal {
     pub const TERM: Signal = Signal(libc::SIGTERM as u8);
     pub const CHLD: Signal = Signal(libc::SIGCHLD as u8);
     pub const STOP: Signal = Signal(libc::SIGSTOP as u8);
+    pub const CONT: Signal = Signal(libc::SIGCONT as u8);
+    pub const TSTP: Signal = Signal(libc::SIGTSTP as u8);
+    pub const TTIN: Signal = Signal(libc::SIGTTIN as u8);
+    pub const TTOU: Signal = Signal(libc::SIGTTOU as u8);
 
     /// The signal with this number, if it is one.
     pub fn from_number(number: i64) -> Option<Signal> {
@@ -47,6 +51,11 @@ impl Signal {
     /// SIGSTOP (which nobody can catch) and SIGCHLD (which is grace-init's own business).
     pub fn is_forwardable(self) -> bool {
         self != Signal::KILL && self != Signal::STOP && self != Signal::CHLD
+    }
+
+    /// The stops of job control: Ctrl-Z, and a background job using the terminal.
+    pub fn is_job_control_stop(self) -> bool {
+        self == Signal::TSTP || self == Signal::TTIN || self == Signal::TTOU
     }
 }
 

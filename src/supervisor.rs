@@ -20,13 +20,13 @@ use crate::log;
 use crate::processes::{self, Reached, Scope};
 use crate::rewrite::rewrite_signal;
 use crate::signal::Signal;
-use crate::spawn;
+use crate::spawn::{self, InheritedSignals};
 use crate::sys::{self, Pid, Reaped, SignalSet, Wake};
 use crate::timeline::{Action, Event, ForwardReason, KillReason, Timeline};
 
 /// Starts the command and supervises it until grace-init must exit; returns the exit code.
 /// `log_fd` is grace-init's own log descriptor, kept open when inherited ones are closed.
-pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Option<i32>) -> u8 {
+pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: Option<i32>) -> u8 {
     let me = sys::own_pid();
     let scope = if me.raw() == 1 {
         Scope::Namespace
@@ -47,11 +47,15 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
         .as_ref()
         .and_then(|_| std::env::current_dir().ok());
     let take_terminal = sys::holds_terminal_foreground();
-    let command = match spawn::spawn_command(&config.command, original_mask, take_terminal) {
+    let command = match spawn::spawn_command(&config.command, inherited, take_terminal) {
         Ok(pid) => pid,
         Err(error) => {
+            if let Some(failed) = error.pid.filter(|_| take_terminal) {
+                // It took the terminal before exec failed.
+                give_terminal_back_from(failed);
+            }
             log::print_fatal(format_args!("{error}"));
-            return error.exit_code();
+            return remap_exit_code(error.exit_code(), &config.exit_remaps);
         }
     };
     info!(
@@ -73,28 +77,50 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
     Supervisor {
         config,
         start,
-        original_mask,
+        inherited,
         me,
         scope,
         directory,
-        command,
-        command_reaped: false,
+        command: Some(command),
+        command_group: command,
+        took_terminal: take_terminal,
+        forwarded_stop: false,
         hook: None,
         timeline,
     }
     .event_loop()
 }
 
+/// Hands the terminal's foreground back to grace-init's own group if `group` (the command's,
+/// alive or not) still holds it: a terminal taken is a terminal given back, and one that
+/// somebody else holds now is left alone.
+fn give_terminal_back_from(group: Pid) {
+    if sys::terminal_foreground() == Some(group) {
+        if let Err(errno) = sys::set_terminal_foreground(sys::own_process_group()) {
+            debug!(error = errno.desc(), "cannot take the terminal back");
+        }
+    }
+}
+
 struct Supervisor {
     config: Config,
     start: Instant,
-    original_mask: SignalSet,
+    inherited: InheritedSignals,
     me: Pid,
     scope: Scope,
     /// Where grace-init was started, for the pre-stop hook (grace-init itself moved to `/`).
     directory: Option<PathBuf>,
-    command: Pid,
-    command_reaped: bool,
+    /// The command while it has not been reaped. Once reaped, its number may belong to anyone,
+    /// so it is gone from here: nothing can signal it by mistake.
+    command: Option<Pid>,
+    /// The command's process group number, only ever compared with the terminal's foreground
+    /// group, never signalled.
+    command_group: Pid,
+    /// Whether the command was started in the terminal's foreground.
+    took_terminal: bool,
+    /// Whether grace-init forwarded a job-control stop signal that has not stopped the command
+    /// yet: that stop was asked for by whoever signalled grace-init, and is left alone.
+    forwarded_stop: bool,
     /// The running pre-stop hook and when it started.
     hook: Option<(Pid, Duration)>,
     timeline: Timeline,
@@ -118,11 +144,14 @@ impl Supervisor {
                 Wake::Signal(received) if received.signal == Signal::CHLD => {
                     self.reap_children(&mut events)
                 }
-                Wake::Signal(received) if received.raised_by(self.me) => {
-                    debug!(signal = %received.signal, "ignored: raised by grace-init's own actions")
+                Wake::Signal(received) if received.raised_by_own_write(self.me) => {
+                    debug!(signal = %received.signal, "ignored: raised by grace-init's own write")
                 }
                 Wake::Signal(received) => {
                     debug!(signal = %received.signal, from_pid = received.sender(), "received");
+                    if received.signal == Signal::CONT {
+                        self.resume_in_foreground();
+                    }
                     events.push_back(Event::Signal(received.signal));
                 }
                 Wake::Timeout => {}
@@ -151,10 +180,19 @@ impl Supervisor {
         let mut command_status = None;
         let nothing_left = loop {
             match sys::reap_any_child() {
-                Ok(Reaped::Child { pid, status }) if pid == self.command => {
-                    self.command_reaped = true;
+                Ok(Reaped::Child { pid, status }) if Some(pid) == self.command => {
+                    self.command = None;
                     info!(pid = %pid, since_stop = self.since_stop(), "command {status}");
+                    if self.took_terminal {
+                        give_terminal_back_from(self.command_group);
+                    }
                     command_status = Some(status);
+                }
+                Ok(Reaped::Stopped { pid, signal }) if Some(pid) == self.command => {
+                    self.command_stopped(pid, signal)
+                }
+                Ok(Reaped::Stopped { pid, signal }) => {
+                    debug!(pid = %pid, %signal, "a child stopped")
                 }
                 Ok(Reaped::Child { pid, status })
                     if self.hook.is_some_and(|(hook, _)| hook == pid) =>
@@ -209,6 +247,18 @@ impl Supervisor {
                 "stop signal received: holding it back for the stop delay"
             ),
             Action::StartPreStopHook => self.start_pre_stop_hook(events),
+            Action::KillPreStopHook => {
+                if let Some((hook, started)) = self.hook {
+                    // Not reaped yet, so the number is still the hook's own group.
+                    let _ = sys::kill_process_group(hook, Signal::KILL);
+                    warn!(
+                        pid = %hook,
+                        since_stop = self.since_stop(),
+                        "pre-stop hook still running after {}: killed it; the stop signal goes on",
+                        Human(self.now().saturating_sub(started))
+                    );
+                }
+            }
             Action::TerminateLeftovers { during_stop } => {
                 let signal =
                     match rewrite_signal(self.config.timeline.stop_signal, &self.config.rewrites) {
@@ -216,7 +266,9 @@ impl Supervisor {
                         _ => Signal::TERM,
                     };
                 let count = processes::signal_everything(self.scope, signal, self.command);
-                if count != Reached::Counted(0) {
+                if count == Reached::Nobody {
+                    warn!(since_stop = self.since_stop(), "{LEFTOVERS_UNREACHABLE}");
+                } else if count != Reached::Counted(0) {
                     let until = self.timeline.next_deadline().unwrap_or_default();
                     let wait = Human(until.saturating_sub(self.now()));
                     info!(
@@ -255,6 +307,9 @@ impl Supervisor {
                 }
             }
             Action::Exit(status) => {
+                if self.took_terminal {
+                    give_terminal_back_from(self.command_group);
+                }
                 let code = remap_exit_code(status.code(), &self.config.exit_remaps);
                 info!(code, command = %status, since_stop = self.since_stop(), "exiting");
                 return Some(code);
@@ -272,25 +327,40 @@ impl Supervisor {
         }
     }
 
-    fn forward(&self, signal: Signal, reason: ForwardReason) {
+    fn forward(&mut self, signal: Signal, reason: ForwardReason) {
         let Some(target_signal) = rewrite_signal(signal, &self.config.rewrites) else {
             debug!(%signal, "dropped (--rewrite)");
             return;
         };
-        let (result, target) = if self.config.single_child {
-            if self.command_reaped {
-                // Its pid may belong to somebody else by now.
+        let (result, target, pid) = match (self.command, self.config.single_child) {
+            (Some(command), true) => (sys::kill_process(command, target_signal), "pid", command),
+            (Some(command), false) => (
+                sys::kill_process_group(command, target_signal),
+                "group",
+                command,
+            ),
+            (None, true) => {
                 debug!(%signal, "not forwarded: the command has exited");
                 return;
             }
-            (sys::kill_process(self.command, target_signal), "pid")
-        } else {
-            (
-                sys::kill_process_group(self.command, target_signal),
-                "group",
-            )
+            (None, false) => {
+                // The command's group number may belong to a stranger by now: what is left of
+                // its group is among the processes grace-init answers for.
+                match processes::signal_everything(self.scope, target_signal, None) {
+                    Reached::Nobody => warn!(signal = %target_signal, "{LEFTOVERS_UNREACHABLE}"),
+                    reached => debug!(
+                        signal = %Rewritten(signal, target_signal),
+                        to = %process_count(reached),
+                        "forwarded to what the command left behind"
+                    ),
+                }
+                return;
+            }
         };
-        let to = Target(target, self.command);
+        if result.is_ok() {
+            self.forwarded_stop = target_signal.is_job_control_stop();
+        }
+        let to = Target(target, pid);
         let shown = Rewritten(signal, target_signal);
         let since_stop = self.since_stop();
         match (result, reason) {
@@ -322,7 +392,10 @@ impl Supervisor {
             events.push_back(Event::HookExited);
             return;
         };
-        match spawn::spawn_pre_stop_hook(&hook.0, self.original_mask, self.directory.as_deref()) {
+        if let Some(gone) = self.directory.as_deref().filter(|dir| !dir.is_dir()) {
+            warn!(directory = ?gone, "the directory grace-init was started in is gone: the pre-stop hook runs in /");
+        }
+        match spawn::spawn_pre_stop_hook(&hook.0, self.inherited, self.directory.as_deref()) {
             Ok(pid) => {
                 info!(pid = %pid, "pre-stop hook started");
                 self.hook = Some((pid, self.now()));
@@ -330,6 +403,56 @@ impl Supervisor {
             Err(error) => {
                 error!("pre-stop hook failed: {error}");
                 events.push_back(Event::HookExited);
+            }
+        }
+    }
+
+    /// The command was stopped by `signal`. Ctrl-Z (SIGTSTP) and background terminal access
+    /// (SIGTTIN, SIGTTOU) that the terminal raised are job control: under a job-control shell
+    /// grace-init stops too, so the shell sees a stopped job, and takes the terminal back; as
+    /// PID 1 nobody could resume the command, so grace-init continues it. Other stops (SIGSTOP
+    /// from a debugger, a stop signal sent to grace-init and forwarded) are left to whoever
+    /// sent them, who can send SIGCONT.
+    fn command_stopped(&mut self, command: Pid, signal: Signal) {
+        if std::mem::take(&mut self.forwarded_stop) || !signal.is_job_control_stop() {
+            info!(pid = %command, %signal, "command stopped");
+            return;
+        }
+        if self.scope == Scope::Namespace {
+            let own_group = sys::own_process_group();
+            let needs_terminal = signal != Signal::TSTP;
+            if needs_terminal && sys::terminal_foreground() == Some(own_group) {
+                let _ = sys::set_terminal_foreground(command);
+            }
+            if needs_terminal && sys::terminal_foreground() != Some(command) {
+                warn!(pid = %command, %signal, "command stopped to use the terminal, which it cannot have: left stopped");
+                return;
+            }
+            let _ = sys::kill_process_group(command, Signal::CONT);
+            warn!(pid = %command, %signal, "command stopped, but PID 1 has no job control to resume it: continued it");
+            return;
+        }
+        if !sys::terminal_of_own_session() {
+            info!(pid = %command, %signal, "command stopped; no terminal of this session, so it stays stopped until continued");
+            return;
+        }
+        give_terminal_back_from(command);
+        info!(pid = %command, %signal, "command stopped: stopping grace-init too, until SIGCONT");
+        sys::stop_self();
+    }
+
+    /// grace-init was continued (`fg`, `bg`): if it is now the terminal's foreground job, the
+    /// command gets the terminal before it gets the SIGCONT that follows.
+    fn resume_in_foreground(&self) {
+        let Some(command) = self.command else {
+            return;
+        };
+        if sys::holds_terminal_foreground() {
+            if let Err(errno) = sys::set_terminal_foreground(command) {
+                debug!(
+                    error = errno.desc(),
+                    "cannot hand the terminal to the command"
+                );
             }
         }
     }
@@ -356,6 +479,9 @@ impl fmt::Display for Rewritten {
     }
 }
 
+/// Logged when the command's leftovers must be signalled but cannot be found.
+const LEFTOVERS_UNREACHABLE: &str = "the command has exited and this PID namespace has no /proc of its own: its leftovers cannot be found, so nothing is signalled";
+
 fn process_count(reached: Reached) -> String {
     match reached {
         Reached::Counted(1) => "1 process".to_string(),
@@ -364,5 +490,6 @@ fn process_count(reached: Reached) -> String {
         Reached::CommandGroupOnly => {
             "its process group (no /proc of this PID namespace, so processes that left the group cannot be found)".to_string()
         }
+        Reached::Nobody => "nobody (no /proc of this PID namespace)".to_string(),
     }
 }

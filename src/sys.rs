@@ -12,6 +12,9 @@ use nix::errno::Errno;
 
 use crate::signal::Signal;
 
+mod fork_exec;
+pub use fork_exec::{fork_exec, ExecPlan, SpawnFailure, SpawnStep};
+
 /// The number of one existing process (always > 0), so that `kill(0)` or `kill(-1)` cannot be
 /// reached by accident through a zero or negative value: signalling everything has its own
 /// function, [`kill_every_process`].
@@ -76,11 +79,14 @@ pub struct ReceivedSignal {
 }
 
 impl ReceivedSignal {
-    /// Whether the kernel raised this signal at `pid` because of `pid`'s own action: SIGPIPE on
-    /// a write to a closed pipe, SIGXFSZ. Such signals come with SI_USER and the process's own
-    /// pid; nobody else can send with our pid.
-    pub fn raised_by(&self, pid: Pid) -> bool {
-        self.code == libc::SI_USER && self.sender == pid.raw()
+    /// Whether the kernel raised this signal at `pid` for one of `pid`'s own writes: SIGPIPE
+    /// on a write to a closed pipe, SIGXFSZ past the file size limit. The kernel sends these
+    /// with SI_USER and the process's own pid. Other signals with that sender are not ours:
+    /// the process that exec'd grace-init had the same pid and may have left them pending.
+    pub fn raised_by_own_write(&self, pid: Pid) -> bool {
+        let write_signal =
+            self.signal.number() == libc::SIGPIPE || self.signal.number() == libc::SIGXFSZ;
+        write_signal && self.code == libc::SI_USER && self.sender == pid.raw()
     }
 
     pub fn sender(&self) -> i32 {
@@ -140,6 +146,11 @@ pub enum Reaped {
         pid: Pid,
         status: ChildStatus,
     },
+    /// A child was stopped by this signal (it is still there, not reaped).
+    Stopped {
+        pid: Pid,
+        signal: Signal,
+    },
     /// Children exist, none has exited yet.
     NoneReady,
     /// No children at all.
@@ -148,12 +159,18 @@ pub enum Reaped {
 
 use crate::exit_status::ChildStatus;
 
-/// `waitpid(-1, WNOHANG)`: reaps one exited child without blocking.
+/// `waitpid(-1, WNOHANG | WUNTRACED)`: reaps one exited child, or reports one that stopped,
+/// without blocking.
 pub fn reap_any_child() -> Result<Reaped, Errno> {
     let mut raw_status = 0;
     // SAFETY: raw_status is a valid out-pointer; WNOHANG makes the call non-blocking.
-    let pid = unsafe { libc::waitpid(-1, &mut raw_status, libc::WNOHANG) };
+    let pid = unsafe { libc::waitpid(-1, &mut raw_status, libc::WNOHANG | libc::WUNTRACED) };
     match Pid::new(pid) {
+        Some(pid) if libc::WIFSTOPPED(raw_status) => Ok(Reaped::Stopped {
+            pid,
+            signal: Signal::from_number(i64::from(libc::WSTOPSIG(raw_status)))
+                .unwrap_or(Signal::STOP),
+        }),
         Some(pid) => Ok(Reaped::Child {
             pid,
             status: decode_wait_status(raw_status),
@@ -203,6 +220,48 @@ pub fn kill_every_process(signal: Signal) -> Result<(), Errno> {
     check(unsafe { libc::kill(-1, signal.number()) })
 }
 
+/// A pidfd: a reference to one process that a recycled pid number cannot redirect.
+pub struct ProcessHandle(i32);
+
+impl Drop for ProcessHandle {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this handle owns.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// `pidfd_open(pid)`: a handle on whoever has `pid` now. ENOSYS before Linux 5.3.
+pub fn open_process(pid: Pid) -> Result<ProcessHandle, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.raw(), 0u32) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ProcessHandle(fd as i32))
+}
+
+/// `pidfd_send_signal`: signals exactly the process the handle was opened on, or fails with
+/// ESRCH if it has exited, whoever has its number now.
+pub fn kill_process_by_handle(handle: &ProcessHandle, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number, a null siginfo (as kill(2) sends) and no flags.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            handle.0,
+            signal.number(),
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    check(result as libc::c_int)
+}
+
+/// Stops this process (SIGSTOP cannot be blocked) until somebody sends SIGCONT.
+pub fn stop_self() {
+    // SAFETY: kill has no memory effects; our own pid is a valid target.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+}
+
 /// Makes orphaned descendants re-parent to this process instead of the system's init.
 pub fn become_child_subreaper() -> Result<(), Errno> {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes a plain integer flag and touches no memory.
@@ -217,26 +276,98 @@ pub fn own_pid() -> Pid {
 /// Whether standard input is a terminal whose foreground process group is ours: only then does
 /// the child take the terminal over (a grace-init started in the background steals nothing).
 pub fn holds_terminal_foreground() -> bool {
-    // SAFETY: these calls only read process and terminal state; errors return -1/0.
+    terminal_foreground() == Some(own_process_group())
+}
+
+/// The foreground process group of the terminal on standard input, if it is a terminal.
+pub fn terminal_foreground() -> Option<Pid> {
+    // SAFETY: tcgetpgrp only reads terminal state; errors return -1.
+    Pid::new(unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) })
+}
+
+/// Whether standard input is a terminal that belongs to grace-init's own session: the terminal
+/// a job-control shell above grace-init manages.
+pub fn terminal_of_own_session() -> bool {
+    // SAFETY: tcgetsid and getsid only read terminal and process state; errors return -1.
     unsafe {
-        libc::isatty(libc::STDIN_FILENO) == 1
-            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp()
+        let session = libc::tcgetsid(libc::STDIN_FILENO);
+        session > 0 && session == libc::getsid(0)
     }
 }
 
-/// In the child, between fork and exec: makes its own process group the terminal's foreground
-/// group, with SIGTTOU blocked so that a background group may do so, then installs the signal
-/// mask grace-init was started with. Only async-signal-safe calls.
-pub fn prepare_child_signals_and_terminal(original_mask: SignalSet, take_terminal: bool) {
-    set_signal_mask(SignalSet::ALL);
-    if take_terminal {
-        // SAFETY: tcsetpgrp and getpgrp touch no memory. Errors (ENOTTY, ENXIO, EBADF when the
-        // terminal went away) leave the child in the background, which is all we can do.
-        unsafe {
-            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+pub fn own_process_group() -> Pid {
+    // SAFETY: getpgrp cannot fail and has no memory effects.
+    Pid(unsafe { libc::getpgrp() })
+}
+
+/// Makes `group` the foreground process group of the terminal on standard input. All signals
+/// are blocked in grace-init, so SIGTTOU cannot stop it when it is in the background.
+pub fn set_terminal_foreground(group: Pid) -> Result<(), Errno> {
+    // SAFETY: tcsetpgrp touches no memory; a bad fd or group gives an error.
+    check(unsafe { libc::tcsetpgrp(libc::STDIN_FILENO, group.raw()) })
+}
+
+/// A signal's disposition as grace-init found it at start, to be given back to its children.
+#[derive(Clone, Copy)]
+pub struct SavedDisposition(libc::sigaction);
+
+impl SavedDisposition {
+    /// Installs the saved disposition again. Async-signal-safe (between fork and exec).
+    pub fn restore(&self) {
+        // SAFETY: a valid sigaction read from the kernel; the old-action pointer may be null.
+        unsafe { libc::sigaction(libc::SIGCHLD, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// With SIGCHLD ignored or SA_NOCLDWAIT set, the kernel reaps children itself and their
+/// status is lost: grace-init would wait forever for its command. Resets SIGCHLD to the
+/// default for grace-init and returns what it was, for the children; `None` if it was fine.
+pub fn take_default_sigchld() -> Option<SavedDisposition> {
+    // SAFETY: an all-zero sigaction is a valid value of this plain C struct (SIG_DFL).
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: reading the current action into a valid out-pointer.
+    unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut current) };
+    let auto_reaped =
+        current.sa_sigaction == libc::SIG_IGN || current.sa_flags & libc::SA_NOCLDWAIT != 0;
+    if !auto_reaped {
+        return None;
+    }
+    // SAFETY: as above; zeroed is SIG_DFL with no flags.
+    let default: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: installing a valid action; the old-action pointer may be null.
+    unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
+    Some(SavedDisposition(current))
+}
+
+/// The environment as `NAME=value` entries, copied.
+pub fn environment() -> Vec<Vec<u8>> {
+    let mut entries = Vec::new();
+    // SAFETY: grace-init is single-threaded and never changes its environment, so `environ` is
+    // the valid, null-terminated array of NUL-terminated strings the C runtime set up.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            entries.push(std::ffi::CStr::from_ptr(*entry).to_bytes().to_vec());
+            entry = entry.add(1);
         }
     }
-    set_signal_mask(original_mask);
+    entries
+}
+
+/// Whether `path` is a regular file this process may execute: ENOENT if it is missing,
+/// EACCES if it is not executable or not a regular file.
+pub fn executable_file(path: &std::path::Path) -> Result<(), Errno> {
+    let metadata = std::fs::metadata(path).map_err(|_| Errno::ENOENT)?;
+    if !metadata.is_file() {
+        return Err(Errno::EACCES);
+    }
+    let Ok(c_path) =
+        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+    else {
+        return Err(Errno::ENOENT);
+    };
+    // SAFETY: a valid NUL-terminated path; access only reads.
+    check(unsafe { libc::access(c_path.as_ptr(), libc::X_OK) }).map_err(|_| Errno::EACCES)
 }
 
 /// Opens /dev/null on any of fds 0, 1 and 2 that is closed, as the C runtime does, so that no
@@ -325,43 +456,82 @@ pub enum LogWrite {
     Written,
     /// Part of the line went out, the rest was dropped (the next line must start afresh).
     Torn,
-    /// The log is full (a reader that does not read, a stopped terminal): the line was dropped.
+    /// The line was dropped: the log is full (a reader that does not read, a stopped
+    /// terminal), or this write failed (a full disk, an I/O error); the next may succeed.
     Dropped,
     /// The log is closed or its reader is gone: nothing will ever be written again.
     Broken,
+    /// This way of writing is not supported here (RWF_NOWAIT on an older kernel): nothing was
+    /// written; the caller chooses another.
+    Unsupported,
 }
 
-/// Opens a private, non-blocking file description of stderr when stderr is a pipe, FIFO or
-/// terminal, so that writing a log line can never sleep: the command shares fd 2's description
-/// and may fill the pipe at any moment, and O_NONBLOCK set there would change it for the command
-/// too. Returns `None` for files and sockets, or when /proc is missing; then fd 2 is used.
-pub fn open_private_nonblocking_stderr() -> Option<i32> {
+/// How grace-init writes a log line to stderr so that the write itself can never sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogChannel {
+    /// A private description of stderr opened with O_NONBLOCK (pipes, FIFOs, terminals): the
+    /// command shares fd 2's description, and O_NONBLOCK set there would change it for the
+    /// command too.
+    Private(i32),
+    /// fd 2 is a socket (journald): `send(MSG_DONTWAIT)` does not block, whatever the
+    /// description's flags.
+    Socket,
+    /// fd 2 is a pipe or FIFO that could not be reopened (a pipe of another user):
+    /// `pwritev2(RWF_NOWAIT)` (Linux 6.x for pipes).
+    PipeNoWait,
+    /// A terminal that could not be reopened, or a pipe on a kernel without RWF_NOWAIT for
+    /// pipes: polled for room, then written. The command can fill it between the two; the
+    /// write then waits until the reader reads.
+    Polled,
+    /// A regular file (or anything else): writes to it do not wait for a reader.
+    File,
+}
+
+/// Chooses how to write to stderr. Returns a private non-blocking description when stderr is a
+/// pipe, FIFO or terminal that can be reopened through /proc (the caller keeps it open).
+pub fn open_log_channel() -> LogChannel {
     // SAFETY: an all-zero stat is a valid value of this plain C struct.
     let mut status: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `status` is a valid out-pointer for fstat.
     if unsafe { libc::fstat(libc::STDERR_FILENO, &mut status) } != 0 {
-        return None;
+        return LogChannel::File;
     }
     let kind = status.st_mode & libc::S_IFMT;
+    if kind == libc::S_IFSOCK {
+        return LogChannel::Socket;
+    }
     if kind != libc::S_IFIFO && kind != libc::S_IFCHR {
         // Regular files do not block for long, and a new description of one would write at
         // its own offset over what the command wrote.
-        return None;
+        return LogChannel::File;
     }
     let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: the path is a NUL-terminated literal; O_NOCTTY keeps a terminal from becoming
     // grace-init's controlling terminal.
     let fd = unsafe { libc::open(c"/proc/self/fd/2".as_ptr(), flags) };
-    (fd >= 0).then_some(fd)
+    match (fd >= 0, kind == libc::S_IFIFO) {
+        (true, _) => LogChannel::Private(fd),
+        (false, true) => LogChannel::PipeNoWait,
+        (false, false) => LogChannel::Polled,
+    }
 }
 
-/// Writes `bytes` to `fd` only as far as it can be done without blocking. `fd` is either a
-/// private non-blocking description (`nonblocking`), or the shared, blocking fd 2, which is
-/// polled for room before each write.
-pub fn write_log_without_blocking(fd: i32, nonblocking: bool, mut bytes: &[u8]) -> LogWrite {
+/// Writes `bytes` through `channel` only as far as it can be done without blocking.
+pub fn write_log_without_blocking(channel: LogChannel, mut bytes: &[u8]) -> LogWrite {
     let mut wrote_some = false;
+    let cut_short = |wrote_some| {
+        if wrote_some {
+            LogWrite::Torn
+        } else {
+            LogWrite::Dropped
+        }
+    };
     while !bytes.is_empty() {
-        if !nonblocking {
+        let fd = match channel {
+            LogChannel::Private(fd) => fd,
+            _ => libc::STDERR_FILENO,
+        };
+        if channel == LogChannel::Polled {
             let mut poll_fd = libc::pollfd {
                 fd,
                 events: libc::POLLOUT,
@@ -373,26 +543,50 @@ pub fn write_log_without_blocking(fd: i32, nonblocking: bool, mut bytes: &[u8]) 
                 return LogWrite::Broken;
             }
             if ready != 1 || poll_fd.revents & libc::POLLOUT == 0 {
-                return if wrote_some {
-                    LogWrite::Torn
-                } else {
-                    LogWrite::Dropped
-                };
+                return cut_short(wrote_some);
             }
         }
-        // SAFETY: the pointer and length describe the live slice `bytes`.
-        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        match written {
-            n if n > 0 => {
-                bytes = &bytes[n as usize..];
-                wrote_some = true;
+        let pointer = bytes.as_ptr().cast();
+        // SAFETY: the pointer and length describe the live slice `bytes`; each call only reads
+        // it.
+        let written = unsafe {
+            match channel {
+                LogChannel::Socket => libc::send(
+                    fd,
+                    pointer,
+                    bytes.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                ),
+                LogChannel::PipeNoWait => {
+                    let part = libc::iovec {
+                        iov_base: pointer as *mut libc::c_void,
+                        iov_len: bytes.len(),
+                    };
+                    libc::pwritev2(fd, &part, 1, -1, libc::RWF_NOWAIT)
+                }
+                _ => libc::write(fd, pointer, bytes.len()),
             }
-            _ => match Errno::last() {
-                Errno::EINTR => {}
-                Errno::EAGAIN if wrote_some => return LogWrite::Torn,
-                Errno::EAGAIN => return LogWrite::Dropped,
-                _ => return LogWrite::Broken,
-            },
+        };
+        if written > 0 {
+            bytes = &bytes[written as usize..];
+            wrote_some = true;
+            continue;
+        }
+        match Errno::last() {
+            Errno::EINTR => {}
+            Errno::EOPNOTSUPP | Errno::ENOSYS | Errno::EINVAL
+                if channel == LogChannel::PipeNoWait && !wrote_some =>
+            {
+                return LogWrite::Unsupported
+            }
+            Errno::EAGAIN => return cut_short(wrote_some),
+            // The reader is gone or the descriptor is: no line will ever get through.
+            Errno::EPIPE | Errno::EBADF | Errno::ECONNRESET | Errno::ENOTCONN | Errno::EINVAL => {
+                return LogWrite::Broken
+            }
+            // A full disk or quota, an I/O error, the file size limit: this line is lost, the
+            // next one may get through once there is room again.
+            _ => return cut_short(wrote_some),
         }
     }
     LogWrite::Written

@@ -6,7 +6,7 @@
 //! of `u64::MAX` seconds means "never", not an overflow.
 //!
 //! ```text
-//!  Running ──stop signal──▶ Holding ──delay over and hook done──▶ Stopping
+//!  Running ──stop signal──▶ Holding ──delay over and hook done (or timed out)──▶ Stopping
 //!     │        (delay 0, no hook: straight to Stopping)              │
 //!     │                        │ second stop signal / SIGINT ───────▶│
 //!     │                        │                                     │
@@ -33,8 +33,9 @@ pub struct TimelineConfig {
     pub stop_signal: Signal,
     /// How long the command keeps running undisturbed after the stop signal.
     pub stop_delay: Duration,
-    /// Whether a pre-stop hook runs when the stop signal arrives.
-    pub has_pre_stop_hook: bool,
+    /// When a pre-stop hook runs on the stop signal: how long it may hold the stop signal,
+    /// counted from the stop signal. Past that it is killed and the signal goes on.
+    pub pre_stop_hook_timeout: Option<Duration>,
     /// The runtime's deadline, counted from the stop signal.
     pub grace_period: Option<Duration>,
     /// How long before the runtime's deadline grace-init kills.
@@ -109,6 +110,8 @@ pub enum Action {
         until: Duration,
     },
     StartPreStopHook,
+    /// The pre-stop hook outlived its timeout: kill it (the stop goes on without it).
+    KillPreStopHook,
     /// The command exited: ask every other process grace-init is responsible for to stop, with
     /// SIGTERM, or during a stop with the stop signal as forwarded (they may be the app behind a
     /// wrapper shell, already draining on it).
@@ -191,13 +194,13 @@ impl Timeline {
                 until,
                 hook_running,
             } => {
+                // While the hook runs, the delay ending changes nothing; its timeout does.
+                let hold_end = match self.hook_deadline(stopped_at) {
+                    Some(hook_deadline) if hook_running => hook_deadline,
+                    _ => until,
+                };
                 let kill = self.kill_deadline(stopped_at);
-                if hook_running {
-                    // The delay ending changes nothing while the hook runs.
-                    kill
-                } else {
-                    Some(kill.map_or(until, |kill| kill.min(until)))
-                }
+                Some(kill.map_or(hold_end, |kill| kill.min(hold_end)))
             }
             State::Stopping { stopped_at, .. } => self.kill_deadline(stopped_at),
             State::CleaningUp { until, .. } | State::Killed { until, .. } => Some(until),
@@ -224,6 +227,12 @@ impl Timeline {
             .map(|after| stopped_at.saturating_add(after))
     }
 
+    fn hook_deadline(&self, stopped_at: Duration) -> Option<Duration> {
+        self.config
+            .pre_stop_hook_timeout
+            .map(|timeout| stopped_at.saturating_add(timeout))
+    }
+
     fn deadline_passed(&self, stopped_at: Duration, now: Duration) -> bool {
         self.kill_deadline(stopped_at)
             .is_some_and(|deadline| now >= deadline)
@@ -235,7 +244,8 @@ impl Timeline {
             (State::Finished { .. }, _) => self.state,
 
             (State::Running, Event::Signal(signal)) if signal == stop => {
-                if self.config.stop_delay.is_zero() && !self.config.has_pre_stop_hook {
+                let has_hook = self.config.pre_stop_hook_timeout.is_some();
+                if self.config.stop_delay.is_zero() && !has_hook {
                     actions.push(Action::Forward(stop, ForwardReason::StopSignal));
                     return State::Stopping {
                         stopped_at: now,
@@ -244,13 +254,13 @@ impl Timeline {
                 }
                 let until = now.saturating_add(self.config.stop_delay);
                 actions.push(Action::HoldStop { until });
-                if self.config.has_pre_stop_hook {
+                if has_hook {
                     actions.push(Action::StartPreStopHook);
                 }
                 State::Holding {
                     stopped_at: now,
                     until,
-                    hook_running: self.config.has_pre_stop_hook,
+                    hook_running: has_hook,
                 }
             }
             (
@@ -285,7 +295,11 @@ impl Timeline {
                 if self.deadline_passed(stopped_at, now) {
                     return self.kill(stopped_at, None, now, actions);
                 }
-                let hook_running = hook_running && event != Event::HookExited;
+                let mut hook_running = hook_running && event != Event::HookExited;
+                if hook_running && self.hook_deadline(stopped_at).is_some_and(|at| now >= at) {
+                    actions.push(Action::KillPreStopHook);
+                    hook_running = false;
+                }
                 match event {
                     Event::Signal(signal) if signal == stop || signal == Signal::INT => {
                         actions.push(Action::Forward(stop, ForwardReason::StopDelayCut));
@@ -478,7 +492,7 @@ mod tests {
         TimelineConfig {
             stop_signal: Signal::TERM,
             stop_delay: Duration::ZERO,
-            has_pre_stop_hook: false,
+            pre_stop_hook_timeout: None,
             grace_period: None,
             kill_margin: secs(2),
             cleanup_timeout: secs(2),
@@ -615,7 +629,7 @@ mod tests {
     fn hook_starts_with_the_stop_and_forwarding_waits_for_delay_and_hook() {
         // The hook finishes first: forward when the delay is over.
         let mut t = Timeline::new(TimelineConfig {
-            has_pre_stop_hook: true,
+            pre_stop_hook_timeout: Some(secs(600)),
             ..with_delay(secs(5))
         });
         assert_eq!(
@@ -641,7 +655,7 @@ mod tests {
     #[test]
     fn hook_outlasting_the_delay_holds_the_stop_until_it_ends() {
         let mut t = Timeline::new(TimelineConfig {
-            has_pre_stop_hook: true,
+            pre_stop_hook_timeout: Some(secs(600)),
             ..with_delay(secs(5))
         });
         t.handle(Event::Signal(Signal::TERM), secs(0));
@@ -655,11 +669,15 @@ mod tests {
     #[test]
     fn hook_without_delay_holds_the_stop_for_the_hook_alone() {
         let mut t = Timeline::new(TimelineConfig {
-            has_pre_stop_hook: true,
+            pre_stop_hook_timeout: Some(secs(600)),
             ..config()
         });
         t.handle(Event::Signal(Signal::TERM), secs(1));
-        assert_eq!(t.next_deadline(), None);
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(601)),
+            "the hook's timeout only"
+        );
         assert_eq!(
             t.handle(Event::HookExited, secs(2)),
             forward(Signal::TERM, ForwardReason::StopDelayOver)
@@ -667,9 +685,50 @@ mod tests {
     }
 
     #[test]
+    fn hook_outliving_its_timeout_is_killed_and_the_stop_signal_goes_on() {
+        let mut t = Timeline::new(TimelineConfig {
+            pre_stop_hook_timeout: Some(secs(1)),
+            grace_period: Some(secs(3)),
+            kill_margin: secs(1),
+            ..config()
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(10));
+        assert_eq!(t.next_deadline(), Some(secs(11)));
+        assert_eq!(
+            t.handle(Event::Tick, secs(11)),
+            vec![
+                Action::KillPreStopHook,
+                Action::Forward(Signal::TERM, ForwardReason::StopDelayOver)
+            ]
+        );
+        assert_eq!(t.next_deadline(), Some(secs(12)), "the deadline kill");
+        assert_eq!(t.handle(Event::HookExited, ms(11_001)), vec![]);
+    }
+
+    #[test]
+    fn hook_timing_out_before_the_delay_ends_is_killed_and_the_delay_still_holds() {
+        let mut t = Timeline::new(TimelineConfig {
+            pre_stop_hook_timeout: Some(secs(2)),
+            ..with_delay(secs(5))
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(t.next_deadline(), Some(secs(2)));
+        assert_eq!(
+            t.handle(Event::Tick, secs(2)),
+            vec![Action::KillPreStopHook]
+        );
+        assert_eq!(t.next_deadline(), Some(secs(5)));
+        assert_eq!(t.handle(Event::HookExited, secs(3)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(5)),
+            forward(Signal::TERM, ForwardReason::StopDelayOver)
+        );
+    }
+
+    #[test]
     fn deadline_while_the_hook_runs_kills_everything() {
         let mut t = Timeline::new(TimelineConfig {
-            has_pre_stop_hook: true,
+            pre_stop_hook_timeout: Some(secs(600)),
             ..with_delay(secs(5))
         });
         t.handle(Event::Signal(Signal::TERM), secs(0));
@@ -900,17 +959,23 @@ mod tests {
             config(),
             with_delay(secs(5)),
             TimelineConfig {
-                has_pre_stop_hook: true,
+                pre_stop_hook_timeout: Some(secs(600)),
                 ..with_delay(secs(5))
             },
             TimelineConfig {
-                has_pre_stop_hook: true,
+                pre_stop_hook_timeout: Some(secs(600)),
                 ..config()
             },
             TimelineConfig {
                 grace_period: Some(secs(3)),
                 kill_margin: secs(1),
                 ..config()
+            },
+            TimelineConfig {
+                pre_stop_hook_timeout: Some(secs(1)),
+                grace_period: Some(secs(3)),
+                kill_margin: secs(1),
+                ..with_delay(secs(2))
             },
         ];
         let scripts: [&[Event]; 5] = [
