@@ -535,3 +535,109 @@ mod tests {
         assert!(version.contains(env!("CARGO_PKG_VERSION")));
     }
 }
+
+/// Random command lines and values: never a panic, and every error is one line that names
+/// what was wrong.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn word() -> impl Strategy<Value = OsString> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "--stop-delay",
+                "--grace-period",
+                "--kill-margin",
+                "--cleanup-timeout",
+                "--pre-stop",
+                "--pre-stop-timeout",
+                "--stop-signal",
+                "-r",
+                "--rewrite",
+                "--remap-exit",
+                "--single-child",
+                "-v",
+                "-vv",
+                "-q",
+                "--quiet",
+                "--",
+                "-",
+                "5s",
+                "0",
+                "1m30s",
+                "TERM:QUIT",
+                "TERM:TERM",
+                "143:0",
+                "USR1:NONE",
+                "RTMIN+3",
+                "sh -c 'sleep 1'",
+                "x",
+            ])
+            .prop_map(OsString::from),
+            "[ -~]{0,10}".prop_map(OsString::from),
+            prop::collection::vec(any::<u8>(), 0..6).prop_map(|mut b| {
+                b.retain(|&c| c != 0);
+                OsString::from_vec(b)
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+        #[test]
+        fn any_command_line_parses_or_fails_with_one_line(words in prop::collection::vec(word(), 0..7)) {
+            let args: Vec<OsString> = std::iter::once(OsString::from("grace-init")).chain(words).collect();
+            match parse_with_clap(args.clone()) {
+                Ok(config) => prop_assert!(!config.command.is_empty()),
+                Err(Exit::Info(text)) => prop_assert!(!text.is_empty()),
+                Err(Exit::Usage(message)) => {
+                    prop_assert!(!message.is_empty(), "{:?}", args);
+                    prop_assert!(!message.contains('\n'), "{:?}: {}", args, message);
+                }
+            }
+        }
+
+        #[test]
+        fn bad_durations_are_named(text in "[ -~]{0,12}") {
+            if let Err(error) = parse_duration(&text) {
+                let quoted = format!("'{}'", text);
+                prop_assert!(error.to_string().contains(&quoted), "{}", error);
+            }
+        }
+
+        #[test]
+        fn bad_signals_are_named(text in "[ -~]{0,12}") {
+            if let Err(error) = text.parse::<Signal>() {
+                let quoted = format!("'{}'", text);
+                prop_assert!(error.to_string().contains(&quoted), "{}", error);
+            }
+        }
+
+        #[test]
+        fn bad_rewrites_and_exit_remaps_name_the_rule_or_its_part(text in "[ -~]{0,12}") {
+            if let Err(message) = parse_rewrite(&text) {
+                let parts = text.split_once(':').map_or(vec![], |(a, b)| vec![a, b]);
+                let named = message.contains(&text)
+                    || parts.iter().any(|part| !part.is_empty() && message.contains(part));
+                prop_assert!(named, "{}: {}", text, message);
+                prop_assert!(!message.contains('\n'));
+            }
+            if let Err(message) = parse_exit_remap(&text) {
+                let parts = text.split_once(':').map_or(vec![], |(a, b)| vec![a, b]);
+                let named = message.contains(&text)
+                    || parts.iter().any(|part| message.contains(&format!("'{part}'")));
+                prop_assert!(named, "{}: {}", text, message);
+            }
+        }
+
+        #[test]
+        fn shell_words_never_panic_and_errors_quote_the_text(text in "[ -~]{0,16}") {
+            if let Err(message) = split_words(&text) {
+                prop_assert!(message.contains(&text), "{}", message);
+            }
+        }
+    }
+}

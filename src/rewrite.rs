@@ -18,7 +18,7 @@ pub fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
     let from: Signal = from.parse().map_err(|e| format!("{e}"))?;
     if !from.is_forwardable() {
         return Err(format!(
-            "{from} never reaches grace-init, so it cannot be rewritten"
+            "'{text}': {from} never reaches grace-init, so it cannot be rewritten"
         ));
     }
     let to: Option<Signal> = match to {

@@ -1017,3 +1017,227 @@ mod tests {
         }
     }
 }
+
+/// Random runs of the timeline against the rules it must keep whatever happens, in any order.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the world may do next; the driver turns it into a valid event.
+    #[derive(Clone, Debug)]
+    enum Happening {
+        Signal(Signal),
+        CommandExits { code: u8, others_left: bool },
+        HookExits,
+        EverythingReaped,
+    }
+
+    fn happening() -> impl Strategy<Value = Happening> {
+        prop_oneof![
+            3 => prop_oneof![
+                Just(Signal::TERM),
+                Just(Signal::INT),
+                Just(Signal::USR1),
+                Just(Signal::HUP)
+            ]
+            .prop_map(Happening::Signal),
+            1 => (any::<u8>(), any::<bool>())
+                .prop_map(|(code, others_left)| Happening::CommandExits { code, others_left }),
+            1 => Just(Happening::HookExits),
+            1 => Just(Happening::EverythingReaped),
+        ]
+    }
+
+    /// Configurations the command line accepts: the delay and the hook's timeout leave the
+    /// command time before the kill.
+    fn config() -> impl Strategy<Value = TimelineConfig> {
+        (
+            0u64..10_000,
+            prop::option::of(0u64..10_000),
+            prop::option::of((1u64..60_000, 0u64..5_000)),
+            0u64..10_000,
+        )
+            .prop_filter_map(
+                "delay and hook must fit",
+                |(delay, hook, grace, cleanup)| {
+                    let ms = Duration::from_millis;
+                    let (grace_period, kill_margin) = match grace {
+                        Some((grace, margin)) if margin < grace => (Some(ms(grace)), ms(margin)),
+                        Some(_) => return None,
+                        None => (None, ms(2_000)),
+                    };
+                    let kill_after = grace_period.map(|g| g - kill_margin);
+                    let fits = |d: u64| kill_after.is_none_or(|k| ms(d) < k);
+                    (fits(delay) && hook.is_none_or(fits)).then(|| TimelineConfig {
+                        stop_signal: Signal::TERM,
+                        stop_delay: ms(delay),
+                        pre_stop_hook_timeout: hook.map(ms),
+                        grace_period,
+                        kill_margin,
+                        cleanup_timeout: ms(cleanup),
+                    })
+                },
+            )
+    }
+
+    /// One run: what was asked of the supervisor, and when.
+    #[derive(Default, Debug)]
+    struct Record {
+        actions: Vec<(Duration, Action)>,
+        stopped_at: Option<Duration>,
+        command_exit: Option<(Duration, ChildStatus)>,
+    }
+
+    /// The timeline, what it asked for, and what the world knows (a hook runs, all was killed).
+    struct Driver {
+        timeline: Timeline,
+        record: Record,
+        hook_running: bool,
+        killed: bool,
+    }
+
+    impl Driver {
+        fn handle(&mut self, event: Event, now: Duration) {
+            let before_stop = self.timeline.stopped_at();
+            for action in self.timeline.handle(event, now) {
+                match action {
+                    Action::StartPreStopHook => self.hook_running = true,
+                    Action::KillEverything(_) => self.killed = true,
+                    _ => {}
+                }
+                self.record.actions.push((now, action));
+            }
+            if before_stop.is_none() {
+                self.record.stopped_at = self.timeline.stopped_at();
+            }
+        }
+    }
+
+    /// Drives the timeline like the supervisor does: each happening at its time, a Tick
+    /// whenever a deadline has come, and only events the world can produce in that state.
+    fn run(config: &TimelineConfig, script: &[(u64, Happening)]) -> Record {
+        let mut driver = Driver {
+            timeline: Timeline::new(config.clone()),
+            record: Record::default(),
+            hook_running: false,
+            killed: false,
+        };
+        let mut now = Duration::ZERO;
+        for (gap, what) in script {
+            let target = now + Duration::from_millis(*gap);
+            // Deadlines that come before the next happening, in order, as wake-ups.
+            while let Some(deadline) = driver.timeline.next_deadline().filter(|d| *d <= target) {
+                now = now.max(deadline);
+                driver.handle(Event::Tick, now);
+                if let Some(next) = driver.timeline.next_deadline() {
+                    assert!(
+                        next > now,
+                        "a tick at {now:?} left the deadline at {next:?}"
+                    );
+                }
+            }
+            now = target;
+            let event = match what {
+                Happening::Signal(signal) => Event::Signal(*signal),
+                Happening::CommandExits { code, others_left }
+                    if driver.record.command_exit.is_none() =>
+                {
+                    let status = if driver.killed {
+                        ChildStatus::Killed(Signal::KILL)
+                    } else {
+                        ChildStatus::Exited(*code)
+                    };
+                    driver.record.command_exit = Some((now, status));
+                    Event::CommandExited {
+                        status,
+                        others_left: *others_left,
+                    }
+                }
+                Happening::HookExits if driver.hook_running => {
+                    driver.hook_running = false;
+                    Event::HookExited
+                }
+                Happening::EverythingReaped
+                    if driver.record.command_exit.is_some() || driver.killed =>
+                {
+                    Event::NothingLeft
+                }
+                _ => continue,
+            };
+            driver.handle(event, now);
+        }
+        driver.record
+    }
+
+    fn script() -> impl Strategy<Value = Vec<(u64, Happening)>> {
+        prop::collection::vec((0u64..4_000, happening()), 0..24)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn the_stop_signal_is_forwarded_before_any_deadline_kill(config in config(), script in script()) {
+            let record = run(&config, &script);
+            let forwarded = record.actions.iter().position(|(_, a)| {
+                matches!(a, Action::Forward(s, r) if *s == Signal::TERM && *r != ForwardReason::Passthrough)
+            });
+            let deadline_kill = record.actions.iter().position(|(_, a)| {
+                matches!(a, Action::KillEverything(KillReason::Deadline { .. }))
+            });
+            let exited_at = record.command_exit.map(|(at, _)| at);
+            if let Some(kill) = deadline_kill {
+                let kill_time = record.actions[kill].0;
+                let exited_first = exited_at.is_some_and(|at| at <= kill_time);
+                prop_assert!(
+                    exited_first || forwarded.is_some_and(|f| f < kill),
+                    "SIGKILL before the stop signal reached the command: {:?}", record
+                );
+            }
+        }
+
+        #[test]
+        fn nothing_is_killed_before_the_deadline_or_the_cleanup_timeout(config in config(), script in script()) {
+            let record = run(&config, &script);
+            for (at, action) in &record.actions {
+                match action {
+                    Action::KillEverything(KillReason::Deadline { .. }) => {
+                        let stopped = record.stopped_at.expect("deadline kill without a stop");
+                        let kill_after = config.kill_after().expect("deadline kill without a grace period");
+                        prop_assert!(*at >= stopped + kill_after, "killed at {at:?}: {record:?}");
+                    }
+                    Action::KillEverything(KillReason::CleanupTimeout) => {
+                        let (exited, _) = record.command_exit.expect("cleanup kill before the command exited");
+                        prop_assert!(*at >= exited + config.cleanup_timeout, "killed at {at:?}: {record:?}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        #[test]
+        fn the_exit_code_is_the_commands_own_unless_grace_init_killed_it(config in config(), script in script()) {
+            let record = run(&config, &script);
+            let exits: Vec<ChildStatus> = record.actions.iter().filter_map(|(_, a)| match a {
+                Action::Exit(status) => Some(*status),
+                _ => None,
+            }).collect();
+            prop_assert!(exits.len() <= 1, "exited twice: {record:?}");
+            if let Some(status) = exits.first() {
+                match record.command_exit {
+                    Some((_, own)) => prop_assert_eq!(*status, own),
+                    None => prop_assert_eq!(*status, ChildStatus::Killed(Signal::KILL)),
+                }
+            }
+        }
+
+        #[test]
+        fn nothing_happens_after_exit(config in config(), script in script()) {
+            let record = run(&config, &script);
+            if let Some(exit) = record.actions.iter().position(|(_, a)| matches!(a, Action::Exit(_))) {
+                prop_assert_eq!(exit, record.actions.len() - 1, "actions after exit: {:?}", record);
+            }
+        }
+    }
+}
