@@ -270,16 +270,18 @@ fn ctrl_z_as_pid1_continues_the_command_and_logs_it() {
     let (mut pty, slave) = Pty::open();
     let stdin = slave.try_clone().unwrap();
     let stdout = slave.try_clone().unwrap();
+    // As `docker run -it` starts it: grace-init is PID 1, leads its own session, and the pty is
+    // its controlling terminal (`setsid -c` inside the namespace; unshare gets no terminal).
     let mut init = Init::start_with(
         Mode::Pid1,
         &dir,
-        &[] as &[&str],
+        &["setsid", "-c"],
         &["sh", "-c", "while read x; do echo got-$x; done; exit 6"],
         |c| {
             c.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout));
             unsafe {
                 c.pre_exec(|| {
-                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    if libc::setsid() < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
