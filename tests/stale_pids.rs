@@ -98,8 +98,9 @@ fn signal_after_command_reaped_reaches_leftover_never_stranger_with_recycled_pgi
          kill -USR1 $gi\n\
          i=0; while [ $i -lt 100 ] && [ -e /proc/$left ]; do sleep 0.05; i=$((i+1)); done\n\
          [ -e /proc/$left ] && echo left_alive=yes || echo left_alive=no\n\
-         i=0; while [ $i -lt 100 ] && [ \"$(cut -d' ' -f3 /proc/$gi/stat)\" != Z ]; do sleep 0.05; i=$((i+1)); done\n\
-         [ \"$(cut -d' ' -f3 /proc/$gi/stat)\" = Z ] && {{ wait $gi; echo gi_exit=$?; }} || echo gi_exit=running\n\
+         gone() {{ [ ! -e /proc/$1 ] || [ \"$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)\" = Z ]; }}\n\
+         i=0; while [ $i -lt 100 ] && ! gone $gi; do sleep 0.05; i=$((i+1)); done\n\
+         gone $gi && {{ wait $gi; echo gi_exit=$?; }} || echo gi_exit=running\n\
          kill -HUP $stranger 2>/dev/null; wait $stranger; echo stranger_status=$?\n\
          cat \"$D/gi.err\" >&2\n"
     );
