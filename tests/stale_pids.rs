@@ -2,6 +2,7 @@
 //! must never signal that number again, nor take a later child with that number for the command.
 //! The number is handed to a stranger on purpose with /proc/sys/kernel/ns_last_pid inside a PID
 //! namespace of the test's own (so no other process can take it first).
+#[macro_use]
 mod common;
 
 use common::*;
@@ -198,3 +199,53 @@ fn recycled_command_pid_reaped_later_does_not_replace_the_exit_code() {
         "{e:?}: a recycled pid reaped later overwrote the command's status 7:\n{err}"
     );
 }
+
+/// After the command exited, a signal sent to grace-init goes to the processes it left behind
+/// (as PID 1 with kill(-1), as a subreaper to each descendant), not to the command's old
+/// process group: here the leftover left that group with setsid.
+fn signal_after_exit_reaches_leftovers(mode: Mode) {
+    let dir = TestDir::new("after-exit-signal");
+    let rec = Rec::new(&dir, "rec");
+    let mut init = Init::start(
+        mode,
+        &dir,
+        &[
+            "--cleanup-timeout".to_string(),
+            "30s".into(),
+            probe(),
+            "record".into(),
+            rec.arg(),
+            "--exit-after-ms".into(),
+            "300".into(),
+            "--exit-code".into(),
+            "5".into(),
+            "--grand-args".into(),
+            "--setsid --ignore 15 --exit-on 12 --exit-code 0".into(),
+        ],
+    );
+    let grand = rec.grand();
+    grand.wait_ready(T);
+    let command = init.child_pid();
+    assert!(
+        wait_until(T, || (!exists(command)).then_some(())).is_some(),
+        "the command did not exit"
+    );
+    sleep_ms(100);
+    init.signal(libc::SIGUSR1);
+    let got = grand.wait_sig(libc::SIGUSR1, Duration::from_secs(5));
+    init.signal(libc::SIGUSR2);
+    assert!(
+        got.is_some(),
+        "SIGUSR1 sent to grace-init after the command exited never reached the leftover; it \
+         got {:?}; stderr:\n{}",
+        grand.sigs(),
+        init.stderr()
+    );
+    let e = init.wait(T);
+    assert_eq!(e.code, Some(5), "{e:?}; stderr:\n{}", init.stderr());
+}
+
+both_modes!(
+    signal_after_command_exit_reaches_leftovers_outside_its_group,
+    signal_after_exit_reaches_leftovers
+);
