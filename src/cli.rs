@@ -4,6 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{BoolishValueParser, TypedValueParser};
@@ -13,6 +14,7 @@ use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::duration::{parse_duration, Human};
 use crate::exit_status::{parse_exit_remap, ExitRemap};
+use crate::log::LogFormat;
 use crate::rewrite::{parse_rewrite, Rewrite};
 use crate::signal::Signal;
 use crate::sys;
@@ -66,6 +68,14 @@ struct Arguments {
     #[arg(short, long, env = "GRACE_INIT_QUIET", value_parser = BoolishValueParser::new())]
     quiet: bool,
 
+    /// Log lines as text, or as one JSON object per line
+    #[arg(long, value_name = "FORMAT", env = "GRACE_INIT_LOG_FORMAT", default_value = "text", value_parser = Utf8(parse_log_format))]
+    log_format: LogFormat,
+
+    /// Write the shutdown report here at exit if the file exists and is empty; none: never [default: /dev/termination-log]
+    #[arg(long, value_name = "PATH", env = "GRACE_INIT_TERMINATION_LOG")]
+    termination_log: Option<OsString>,
+
     /// The incoming signal that starts the shutdown timeline
     #[arg(
         long,
@@ -112,6 +122,43 @@ pub struct PreStopHook(pub Vec<String>);
 
 fn parse_pre_stop_hook(text: &str) -> Result<PreStopHook, String> {
     split_words(text).map(PreStopHook)
+}
+
+/// `--termination-log`: the file and whether the user named it (a missing default file is
+/// normal outside Kubernetes; a missing named one deserves a warning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminationLog {
+    pub path: PathBuf,
+    pub named: bool,
+}
+
+impl TerminationLog {
+    /// The kubelet's default `terminationMessagePath`.
+    fn kubernetes_default() -> TerminationLog {
+        TerminationLog {
+            path: PathBuf::from("/dev/termination-log"),
+            named: false,
+        }
+    }
+
+    fn from_option(value: Option<OsString>) -> Option<TerminationLog> {
+        match value {
+            None => Some(TerminationLog::kubernetes_default()),
+            Some(none) if none.eq_ignore_ascii_case("none") || none.is_empty() => None,
+            Some(path) => Some(TerminationLog {
+                path: PathBuf::from(path),
+                named: true,
+            }),
+        }
+    }
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("'{text}' is not a log format (text or json)")),
+    }
 }
 
 fn parse_signal(text: &str) -> Result<Signal, crate::signal::UnknownSignal> {
@@ -185,6 +232,9 @@ pub struct Config {
     pub exit_remaps: Vec<ExitRemap>,
     /// -1 quiet, 0 default, 1 and up verbose.
     pub verbosity: i8,
+    pub log_format: LogFormat,
+    /// Where the shutdown report goes, if anywhere.
+    pub termination_log: Option<TerminationLog>,
     pub pre_stop_hook: Option<PreStopHook>,
     pub timeline: TimelineConfig,
 }
@@ -227,6 +277,8 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
         rewrites: Vec::new(),
         exit_remaps: Vec::new(),
         verbosity: 0,
+        log_format: LogFormat::Text,
+        termination_log: Some(TerminationLog::kubernetes_default()),
         pre_stop_hook: None,
         timeline: TimelineConfig {
             stop_signal: Signal::TERM,
@@ -278,6 +330,8 @@ fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
         rewrites: arguments.rewrites,
         exit_remaps: arguments.exit_remaps,
         verbosity,
+        log_format: arguments.log_format,
+        termination_log: TerminationLog::from_option(arguments.termination_log),
         pre_stop_hook: arguments.pre_stop,
         timeline,
     })

@@ -14,6 +14,7 @@ mod duration;
 mod exit_status;
 mod log;
 mod processes;
+mod report;
 mod rewrite;
 mod signal;
 mod spawn;
@@ -61,7 +62,7 @@ mod entry {
             }
         };
         let log_fd = log::choose_log_channel();
-        log::init(config.verbosity, start);
+        log::init(config.verbosity, start, config.log_format);
         let inherited = InheritedSignals {
             mask: original_mask,
             sigchld: original_sigchld,

@@ -18,10 +18,11 @@ use crate::duration::Human;
 use crate::exit_status::remap_exit_code;
 use crate::log;
 use crate::processes::{self, Reached, Scope};
+use crate::report::ShutdownReport;
 use crate::rewrite::rewrite_signal;
 use crate::signal::Signal;
 use crate::spawn::{self, InheritedSignals};
-use crate::sys::{self, Pid, Reaped, SignalSet, Wake};
+use crate::sys::{self, Pid, Reaped, SignalSet, TerminationMessage, Wake};
 use crate::timeline::{Action, Event, ForwardReason, KillReason, Timeline};
 
 /// Starts the command and supervises it until grace-init must exit; returns the exit code.
@@ -32,9 +33,9 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         Scope::Namespace
     } else {
         match sys::become_child_subreaper() {
-            Ok(()) => debug!(pid = %me, "not PID 1: registered as child subreaper"),
+            Ok(()) => debug!(pid = me.raw(), "not PID 1: registered as child subreaper"),
             Err(errno) => warn!(
-                pid = %me,
+                pid = me.raw(),
                 error = errno.desc(),
                 "not PID 1 and cannot become child subreaper"
             ),
@@ -47,6 +48,7 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         .as_ref()
         .and_then(|_| std::env::current_dir().ok());
     let take_terminal = sys::holds_terminal_foreground();
+    log_plan(&config);
     let command = match spawn::spawn_command(&config.command, inherited, take_terminal) {
         Ok(pid) => pid,
         Err(error) => {
@@ -55,12 +57,16 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
                 give_terminal_back_from(failed);
             }
             log::print_fatal(format_args!("{error}"));
-            return remap_exit_code(error.exit_code(), &config.exit_remaps);
+            let code = remap_exit_code(error.exit_code(), &config.exit_remaps);
+            let mut report = ShutdownReport::default();
+            report.note(None, start.elapsed(), format_args!("{error}"));
+            write_report(&config, &report, code);
+            return code;
         }
     };
     info!(
-        command = ?config.command[0],
-        pid = %command,
+        command = config.command[0].to_string_lossy().as_ref(),
+        pid = command.raw(),
         terminal = take_terminal,
         "started the command in its own process group"
     );
@@ -85,6 +91,7 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         command_group: command,
         took_terminal: take_terminal,
         forwarded_stop: false,
+        report: ShutdownReport::default(),
         hook: None,
         timeline,
     }
@@ -94,6 +101,74 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
 /// Hands the terminal's foreground back to grace-init's own group if `group` (the command's,
 /// alive or not) still holds it: a terminal taken is a terminal given back, and one that
 /// somebody else holds now is left alone.
+/// States the configured shutdown timeline at start (`-v`), and warns about settings that are
+/// valid but risky.
+fn log_plan(config: &Config) {
+    let timeline = &config.timeline;
+    let forwarded = match rewrite_signal(timeline.stop_signal, &config.rewrites) {
+        Some(signal) => signal.to_string(),
+        None => "nothing (dropped by --rewrite)".to_string(),
+    };
+    let hook = config.pre_stop_hook.as_ref().map(|hook| hook.0.join(" "));
+    let kill_after = timeline.kill_after();
+    info!(
+        stop_signal = %timeline.stop_signal,
+        forwarded = %forwarded,
+        stop_delay = %Human(timeline.stop_delay),
+        pre_stop = hook.as_deref().unwrap_or("none"),
+        pre_stop_timeout = %timeline.pre_stop_hook_timeout.map_or("-".to_string(), |t| Human(t).to_string()),
+        kill_after_stop = %kill_after.map_or("never".to_string(), |k| Human(k).to_string()),
+        cleanup_timeout = %Human(timeline.cleanup_timeout),
+        "shutdown plan"
+    );
+    let holds = !timeline.stop_delay.is_zero() || hook.is_some();
+    if holds && timeline.grace_period.is_none() {
+        warn!(
+            stop_delay = %Human(timeline.stop_delay),
+            "the stop signal is held back but --grace-period is not set: grace-init cannot know the runtime's deadline (docker stop: 10s, Kubernetes: 30s by default) and cannot kill before it"
+        );
+    }
+    if timeline.grace_period.is_some() && timeline.kill_margin < Duration::from_secs(1) {
+        warn!(
+            kill_margin = %Human(timeline.kill_margin),
+            "a kill margin under 1s leaves the runtime's SIGKILL little room to come after grace-init's own kill and its report"
+        );
+    }
+}
+
+/// Writes the shutdown report to the termination-message file, if there is one to write.
+fn write_report(config: &Config, report: &ShutdownReport, code: u8) {
+    let Some(target) = &config.termination_log else {
+        return;
+    };
+    let text = report.render(code);
+    let path = target.path.to_string_lossy();
+    let path = path.as_ref();
+    match sys::write_termination_message(&target.path, text.as_bytes()) {
+        TerminationMessage::Written => {
+            debug!(path, "wrote the shutdown report")
+        }
+        TerminationMessage::Missing if !target.named => {}
+        TerminationMessage::NotEmpty => {
+            info!(path, "termination message left as the command wrote it")
+        }
+        outcome => warn!(
+            path,
+            "cannot write the shutdown report: {}",
+            describe(outcome)
+        ),
+    }
+}
+
+fn describe(outcome: TerminationMessage) -> &'static str {
+    match outcome {
+        TerminationMessage::Missing => "no such file",
+        TerminationMessage::NotAFile => "not a regular file",
+        TerminationMessage::Failed(errno) => errno.desc(),
+        TerminationMessage::Written | TerminationMessage::NotEmpty => "",
+    }
+}
+
 fn give_terminal_back_from(group: Pid) {
     if sys::terminal_foreground() == Some(group) {
         if let Err(errno) = sys::set_terminal_foreground(sys::own_process_group()) {
@@ -121,6 +196,8 @@ struct Supervisor {
     /// Whether grace-init forwarded a job-control stop signal that has not stopped the command
     /// yet: that stop was asked for by whoever signalled grace-init, and is left alone.
     forwarded_stop: bool,
+    /// What happened, for the termination-message file.
+    report: ShutdownReport,
     /// The running pre-stop hook and when it started.
     hook: Option<(Pid, Duration)>,
     timeline: Timeline,
@@ -182,7 +259,12 @@ impl Supervisor {
             match sys::reap_any_child() {
                 Ok(Reaped::Child { pid, status }) if Some(pid) == self.command => {
                     self.command = None;
-                    info!(pid = %pid, since_stop = self.since_stop(), "command {status}");
+                    info!(
+                        pid = pid.raw(),
+                        since_stop = self.since_stop(),
+                        "command {status}"
+                    );
+                    self.note(format_args!("command {status}"));
                     if self.took_terminal {
                         give_terminal_back_from(self.command_group);
                     }
@@ -192,22 +274,24 @@ impl Supervisor {
                     self.command_stopped(pid, signal)
                 }
                 Ok(Reaped::Stopped { pid, signal }) => {
-                    debug!(pid = %pid, %signal, "a child stopped")
+                    debug!(pid = pid.raw(), %signal, "a child stopped")
                 }
                 Ok(Reaped::Child { pid, status })
                     if self.hook.is_some_and(|(hook, _)| hook == pid) =>
                 {
                     let started = self.hook.take().map_or(Duration::ZERO, |(_, at)| at);
+                    let took = Human(self.now().saturating_sub(started));
                     info!(
-                        pid = %pid,
-                        took = %Human(self.now().saturating_sub(started)),
+                        pid = pid.raw(),
+                        took = %took,
                         since_stop = self.since_stop(),
                         "pre-stop hook {status}"
                     );
+                    self.note(format_args!("pre-stop hook {status} (took {took})"));
                     events.push_back(Event::HookExited);
                 }
                 Ok(Reaped::Child { pid, status }) => {
-                    debug!(pid = %pid, "reaped: {status}")
+                    debug!(pid = pid.raw(), "reaped: {status}")
                 }
                 Ok(Reaped::NoneReady) => break false,
                 Ok(Reaped::NoChildren) => break true,
@@ -230,6 +314,13 @@ impl Supervisor {
 
     /// The `since_stop=` field of the timeline's log lines: time since the stop signal arrived,
     /// recorded only once a stop is under way.
+    /// Notes a step of the shutdown for the report.
+    fn note(&mut self, step: fmt::Arguments<'_>) {
+        let now = self.now();
+        let since_stop = self.timeline.stopped_at().map(|at| now.saturating_sub(at));
+        self.report.note(since_stop, now, step);
+    }
+
     fn since_stop(&self) -> Option<DisplayValue<Human>> {
         self.timeline
             .stopped_at()
@@ -240,23 +331,36 @@ impl Supervisor {
     fn carry_out(&mut self, action: Action, events: &mut VecDeque<Event>) -> Option<u8> {
         match action {
             Action::Forward(signal, reason) => self.forward(signal, reason),
-            Action::HoldStop { .. } => info!(
-                signal = %self.config.timeline.stop_signal,
-                delay = %Human(self.config.timeline.stop_delay),
-                pre_stop_hook = self.config.pre_stop_hook.is_some(),
-                "stop signal received: holding it back for the stop delay"
-            ),
+            Action::HoldStop { .. } => {
+                let (signal, delay) = (
+                    self.config.timeline.stop_signal,
+                    Human(self.config.timeline.stop_delay),
+                );
+                info!(
+                    %signal,
+                    %delay,
+                    pre_stop_hook = self.config.pre_stop_hook.is_some(),
+                    "stop signal received: holding it back for the stop delay"
+                );
+                self.note(format_args!(
+                    "{signal} received {} after start: held back for the stop delay of {delay}",
+                    Human(self.now())
+                ));
+            }
             Action::StartPreStopHook => self.start_pre_stop_hook(events),
             Action::KillPreStopHook => {
                 if let Some((hook, started)) = self.hook {
                     // Not reaped yet, so the number is still the hook's own group.
                     let _ = sys::kill_process_group(hook, Signal::KILL);
+                    let took = Human(self.now().saturating_sub(started));
                     warn!(
-                        pid = %hook,
+                        pid = hook.raw(),
                         since_stop = self.since_stop(),
-                        "pre-stop hook still running after {}: killed it; the stop signal goes on",
-                        Human(self.now().saturating_sub(started))
+                        "pre-stop hook still running after {took}: killed it; the stop signal goes on"
                     );
+                    self.note(format_args!(
+                        "pre-stop hook still running after {took}: killed"
+                    ));
                 }
             }
             Action::TerminateLeftovers { during_stop } => {
@@ -268,7 +372,12 @@ impl Supervisor {
                 let count = processes::signal_everything(self.scope, signal, self.command);
                 if count == Reached::Nobody {
                     warn!(since_stop = self.since_stop(), "{LEFTOVERS_UNREACHABLE}");
+                    self.note(format_args!("{LEFTOVERS_UNREACHABLE}"));
                 } else if count != Reached::Counted(0) {
+                    self.note(format_args!(
+                        "the command left {} behind: sent {signal}",
+                        process_count(count)
+                    ));
                     let until = self.timeline.next_deadline().unwrap_or_default();
                     let wait = Human(until.saturating_sub(self.now()));
                     info!(
@@ -286,6 +395,15 @@ impl Supervisor {
                     Signal::KILL,
                     self.command,
                 ));
+                match reason {
+                    KillReason::Deadline { .. } => self.note(format_args!(
+                        "deadline (grace period - kill margin): grace-init SIGKILLed {killed}"
+                    )),
+                    KillReason::CleanupTimeout => self.note(format_args!(
+                        "leftovers still running after the {} cleanup timeout: SIGKILLed {killed}",
+                        Human(self.config.timeline.cleanup_timeout)
+                    )),
+                }
                 match reason {
                     KillReason::Deadline {
                         since_forward: Some(since_forward),
@@ -312,6 +430,13 @@ impl Supervisor {
                 }
                 let code = remap_exit_code(status.code(), &self.config.exit_remaps);
                 info!(code, command = %status, since_stop = self.since_stop(), "exiting");
+                if code != status.code() {
+                    self.note(format_args!(
+                        "exit code {} remapped to {code}",
+                        status.code()
+                    ));
+                }
+                write_report(&self.config, &self.report, code);
                 return Some(code);
             }
         }
@@ -366,17 +491,27 @@ impl Supervisor {
         match (result, reason) {
             (Ok(()), ForwardReason::Passthrough) => debug!(signal = %shown, %to, "forwarded"),
             (Ok(()), ForwardReason::StopSignal) => {
-                info!(signal = %shown, %to, since_stop, "forwarded the stop signal")
+                info!(signal = %shown, %to, since_stop, "forwarded the stop signal");
+                let uptime = Human(self.now());
+                self.note(format_args!(
+                    "{signal} received {uptime} after start: forwarded {shown} to {to} at once"
+                ));
             }
             (Ok(()), ForwardReason::StopDelayOver) => {
-                info!(signal = %shown, %to, since_stop, "stop delay over: forwarded")
+                info!(signal = %shown, %to, since_stop, "stop delay over: forwarded");
+                self.note(format_args!("hold over: forwarded {shown} to {to}"));
             }
-            (Ok(()), ForwardReason::StopDelayCut) => info!(
-                signal = %shown,
-                %to,
-                since_stop,
-                "stop delay cut short by a second signal: forwarded"
-            ),
+            (Ok(()), ForwardReason::StopDelayCut) => {
+                info!(
+                    signal = %shown,
+                    %to,
+                    since_stop,
+                    "stop delay cut short by a second signal: forwarded"
+                );
+                self.note(format_args!(
+                    "hold cut short by a second signal: forwarded {shown} to {to}"
+                ));
+            }
             (Err(Errno::ESRCH), _) => debug!(signal = %shown, %to, "not forwarded: nobody left"),
             (Err(errno), _) => warn!(
                 signal = %shown,
@@ -393,15 +528,19 @@ impl Supervisor {
             return;
         };
         if let Some(gone) = self.directory.as_deref().filter(|dir| !dir.is_dir()) {
-            warn!(directory = ?gone, "the directory grace-init was started in is gone: the pre-stop hook runs in /");
+            warn!(
+                directory = gone.to_string_lossy().as_ref(),
+                "the directory grace-init was started in is gone: the pre-stop hook runs in /"
+            );
         }
         match spawn::spawn_pre_stop_hook(&hook.0, self.inherited, self.directory.as_deref()) {
             Ok(pid) => {
-                info!(pid = %pid, "pre-stop hook started");
+                info!(pid = pid.raw(), "pre-stop hook started");
                 self.hook = Some((pid, self.now()));
             }
             Err(error) => {
                 error!("pre-stop hook failed: {error}");
+                self.note(format_args!("pre-stop hook failed: {error}"));
                 events.push_back(Event::HookExited);
             }
         }
@@ -415,7 +554,7 @@ impl Supervisor {
     /// sent them, who can send SIGCONT.
     fn command_stopped(&mut self, command: Pid, signal: Signal) {
         if std::mem::take(&mut self.forwarded_stop) || !signal.is_job_control_stop() {
-            info!(pid = %command, %signal, "command stopped");
+            info!(pid = command.raw(), %signal, "command stopped");
             return;
         }
         if self.scope == Scope::Namespace {
@@ -425,19 +564,19 @@ impl Supervisor {
                 let _ = sys::set_terminal_foreground(command);
             }
             if needs_terminal && sys::terminal_foreground() != Some(command) {
-                warn!(pid = %command, %signal, "command stopped to use the terminal, which it cannot have: left stopped");
+                warn!(pid = command.raw(), %signal, "command stopped to use the terminal, which it cannot have: left stopped");
                 return;
             }
             let _ = sys::kill_process_group(command, Signal::CONT);
-            warn!(pid = %command, %signal, "command stopped, but PID 1 has no job control to resume it: continued it");
+            warn!(pid = command.raw(), %signal, "command stopped, but PID 1 has no job control to resume it: continued it");
             return;
         }
         if !sys::terminal_of_own_session() {
-            info!(pid = %command, %signal, "command stopped; no terminal of this session, so it stays stopped until continued");
+            info!(pid = command.raw(), %signal, "command stopped; no terminal of this session, so it stays stopped until continued");
             return;
         }
         give_terminal_back_from(command);
-        info!(pid = %command, %signal, "command stopped: stopping grace-init too, until SIGCONT");
+        info!(pid = command.raw(), %signal, "command stopped: stopping grace-init too, until SIGCONT");
         sys::stop_self();
     }
 

@@ -450,6 +450,61 @@ pub fn change_directory_to_root() -> io::Result<()> {
     std::env::set_current_dir("/")
 }
 
+/// What became of the termination message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TerminationMessage {
+    Written,
+    /// The file does not exist (not in Kubernetes, or a custom path).
+    Missing,
+    /// Something is in it already: the command's own message is never overwritten.
+    NotEmpty,
+    /// Not a regular file (a FIFO, a device), so nothing is written.
+    NotAFile,
+    /// It cannot be opened for writing (read-only, permissions) or the write failed.
+    Failed(Errno),
+}
+
+/// Writes `text` to `path` if it is an existing, empty regular file that can be written,
+/// without creating it and without blocking (O_NONBLOCK keeps a FIFO from holding the open).
+pub fn write_termination_message(path: &std::path::Path, text: &[u8]) -> TerminationMessage {
+    let Ok(c_path) =
+        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+    else {
+        return TerminationMessage::Missing;
+    };
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: a valid NUL-terminated path; without O_CREAT no mode is needed.
+    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
+    if fd < 0 {
+        return match Errno::last() {
+            Errno::ENOENT | Errno::ENOTDIR => TerminationMessage::Missing,
+            errno => TerminationMessage::Failed(errno),
+        };
+    }
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
+    let mut status: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open and `status` a valid out-pointer.
+    let outcome = if unsafe { libc::fstat(fd, &mut status) } != 0 {
+        TerminationMessage::Failed(Errno::last())
+    } else if status.st_mode & libc::S_IFMT != libc::S_IFREG {
+        TerminationMessage::NotAFile
+    } else if status.st_size != 0 {
+        TerminationMessage::NotEmpty
+    } else {
+        // SAFETY: the pointer and length describe `text`.
+        match unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) } {
+            n if n == text.len() as isize => TerminationMessage::Written,
+            n if n < 0 => TerminationMessage::Failed(Errno::last()),
+            // A short write to a regular file: the file system is full.
+            _ => TerminationMessage::Failed(Errno::ENOSPC),
+        }
+    };
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+    outcome
+}
+
 /// What happened to one write of a log line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LogWrite {

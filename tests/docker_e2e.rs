@@ -794,3 +794,177 @@ fn interactive_shell_through_a_tty() {
         "`exit 3` is docker run's exit code; output:\n{output}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// the shutdown report in the termination-message file the kubelet shows in `kubectl describe`
+
+/// An empty file standing for the kubelet's termination-message file, bind-mounted at
+/// `/dev/termination-log` by the tests (as the kubelet does).
+struct TerminationLogFile(PathBuf);
+
+impl TerminationLogFile {
+    fn new(test: &str) -> TerminationLogFile {
+        let path = std::env::temp_dir().join(format!(
+            "grace-init-e2e-termination-log-{test}-{}",
+            std::process::id()
+        ));
+        std::fs::write(&path, "").expect("create the termination-log file");
+        TerminationLogFile(path)
+    }
+
+    fn mount(&self, options: &str) -> String {
+        format!("{}:/dev/termination-log{options}", self.0.display())
+    }
+
+    fn content(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for TerminationLogFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn termination_message_tells_what_the_deadline_kill_did() {
+    if !setup() {
+        return;
+    }
+    let file = TerminationLogFile::new("deadline");
+    let mount = file.mount("");
+    let c = Container::run(
+        "termination-deadline",
+        &[
+            "-v",
+            &mount,
+            "-e",
+            "IGNORE_TERM=1",
+            "-e",
+            "GRACE_INIT_STOP_DELAY=1s",
+            "-e",
+            "GRACE_INIT_GRACE_PERIOD=5s",
+            "-e",
+            "GRACE_INIT_KILL_MARGIN=1s",
+            &image(TESTKIT),
+            "/testkit/signals.sh",
+        ],
+    );
+    c.wait_for_log("ready", Duration::from_secs(10));
+    c.stop(30);
+    let logs = c.logs();
+    assert_eq!(c.exit_code(), 137, "logs:\n{logs}");
+    let message = file.content();
+    for needle in [
+        "grace-init shutdown report",
+        "+0s SIGTERM received",
+        "held back for the stop delay of 1s",
+        "hold over: forwarded SIGTERM to group:",
+        "deadline (grace period - kill margin): grace-init SIGKILLed",
+        "exit code 137",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from the termination message:\n{message}\nlogs:\n{logs}"
+        );
+    }
+    assert!(message.len() <= 4096);
+}
+
+#[test]
+fn termination_message_the_app_wrote_is_never_overwritten() {
+    if !setup() {
+        return;
+    }
+    let file = TerminationLogFile::new("app-wrote");
+    let mount = file.mount("");
+    let c = Container::run(
+        "termination-app-wrote",
+        &[
+            "-v",
+            &mount,
+            &image(TESTKIT),
+            "/bin/sh",
+            "-c",
+            "echo app-says-goodbye > /dev/termination-log; exit 3",
+        ],
+    );
+    assert_eq!(c.exit_code(), 3, "logs:\n{}", c.logs());
+    assert_eq!(file.content(), "app-says-goodbye\n");
+}
+
+#[test]
+fn read_only_termination_message_file_changes_nothing_but_a_warning() {
+    if !setup() {
+        return;
+    }
+    let file = TerminationLogFile::new("read-only");
+    let mount = file.mount(":ro");
+    let c = Container::run(
+        "termination-read-only",
+        &["-v", &mount, &image(TESTKIT), "/bin/sh", "-c", "exit 4"],
+    );
+    assert_eq!(c.exit_code(), 4, "logs:\n{}", c.logs());
+    assert_eq!(file.content(), "", "a read-only file was written");
+    let logs = c.logs();
+    assert!(
+        logs.contains("cannot write the shutdown report") && logs.contains("Read-only"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn missing_termination_message_file_is_not_created_and_not_mentioned() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run(
+        "termination-missing",
+        &[
+            &image(TESTKIT),
+            "/bin/sh",
+            "-c",
+            "ls /dev/termination-log; exit 5",
+        ],
+    );
+    assert_eq!(c.exit_code(), 5, "logs:\n{}", c.logs());
+    let logs = c.logs();
+    assert!(logs.contains("No such file"), "the file existed:\n{logs}");
+    assert!(!logs.contains("shutdown report"), "{logs}");
+}
+
+#[test]
+fn json_logs_and_the_plan_come_out_of_a_stopped_container() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run(
+        "json-logs",
+        &[
+            "-e",
+            "GRACE_INIT_LOG_FORMAT=json",
+            "-e",
+            "GRACE_INIT_VERBOSE=1",
+            "-e",
+            "GRACE_INIT_GRACE_PERIOD=10s",
+            &image(TESTKIT),
+            "/testkit/signals.sh",
+        ],
+    );
+    c.wait_for_log("ready", Duration::from_secs(10));
+    c.stop(10);
+    let logs = c.logs();
+    let ours: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let events: Vec<&str> = ours.iter().filter_map(|o| o["event"].as_str()).collect();
+    assert!(events.contains(&"shutdown plan"), "{logs}");
+    assert!(events.contains(&"forwarded the stop signal"), "{logs}");
+    let plan = ours.iter().find(|o| o["event"] == "shutdown plan").unwrap();
+    assert_eq!(plan["kill_after_stop"], "8s", "{plan}");
+    let exiting = ours.iter().find(|o| o["event"] == "exiting").unwrap();
+    assert!(exiting["code"].is_u64(), "{exiting}");
+}
