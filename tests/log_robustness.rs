@@ -57,7 +57,8 @@ fn forward(init: &Init, rec: &Rec, sig: i32) {
     init.signal(sig);
     assert!(
         rec.wait_sig_from(n, sig, T).is_some(),
-        "signal {sig} not forwarded; got {:?}",
+        "signal {sig} not forwarded within {T:?} (grace-init {:?}: stuck on logging?); got {:?}",
+        stat(init.pid()).map(|s| s.state),
         rec.sigs()
     );
 }
