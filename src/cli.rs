@@ -294,7 +294,7 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
 fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
     let clap_exit = |error: clap::Error| match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Info(error.to_string()),
-        _ => Exit::Usage(one_line(&error.to_string())),
+        _ => Exit::Usage(naming_the_variable(one_line(&error.to_string()), &error)),
     };
     let matches = Arguments::command()
         .try_get_matches_from(args)
@@ -393,6 +393,34 @@ fn check_stop_budget(
         ));
     }
     Ok(())
+}
+
+/// Adds ` (from GRACE_INIT_X)` to a message about a bad value that came from that variable, so
+/// that a user who never typed the option sees where the value was set.
+fn naming_the_variable(message: String, error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        error.get(ContextKind::InvalidArg),
+        error.get(ContextKind::InvalidValue),
+    ) else {
+        return message;
+    };
+    let Some(long) = arg
+        .strip_prefix("--")
+        .and_then(|a| a.split([' ', '=']).next())
+    else {
+        return message;
+    };
+    let variable = format!("GRACE_INIT_{}", long.to_uppercase().replace('-', "_"));
+    let from_variable = std::env::var_os(&variable).is_some_and(|set| {
+        set.to_str()
+            .is_some_and(|set| set == value || set.split(',').any(|part| part == value))
+    });
+    if from_variable {
+        format!("{message} (from {variable})")
+    } else {
+        message
+    }
 }
 
 /// Clap's message on one line: its first paragraph, without the `error: ` prefix.

@@ -31,6 +31,8 @@ pub enum Scope {
 struct ProcessEntry {
     pid: Pid,
     parent: i32,
+    /// The process group.
+    group: i32,
     zombie: bool,
     /// Clock ticks after boot: with the pid, it names one process for good.
     start_time: u64,
@@ -46,6 +48,7 @@ fn parse_stat(stat: &str) -> Option<ProcessEntry> {
     Some(ProcessEntry {
         pid,
         parent: fields.get(1)?.parse().ok()?,
+        group: fields.get(2)?.parse().ok()?,
         zombie: *state == "Z" || *state == "X",
         start_time: fields.get(19)?.parse().ok()?,
     })
@@ -101,6 +104,19 @@ fn live_processes_in(table: &[ProcessEntry], scope: Scope, me: Pid) -> Vec<Pid> 
         .filter(|p| p.pid != me && !p.zombie && covered.contains(&p.pid.raw()))
         .map(|p| p.pid)
         .collect()
+}
+
+/// Whether some other live process shares grace-init's process group (it runs in a shell
+/// pipeline, `grace-init app | tee log`): the terminal's foreground then belongs to all of them,
+/// and handing it to the command would stop the others when they use it. `false` when /proc
+/// cannot tell.
+pub fn others_in_own_group() -> bool {
+    let me = sys::own_pid();
+    let group = sys::own_process_group().map_or(0, Pid::raw);
+    proc_is_ours(me)
+        && read_process_table()
+            .iter()
+            .any(|p| p.group == group && p.pid != me && !p.zombie)
 }
 
 /// Whom [`signal_everything`] reached.
@@ -216,6 +232,7 @@ mod tests {
         ProcessEntry {
             pid: Pid::new(pid).unwrap(),
             parent,
+            group: 0,
             zombie,
             start_time: 0,
         }
@@ -234,6 +251,7 @@ mod tests {
             parse_stat(&format!("42 (my (odd) app) S 7 42 42 {tail}")),
             Some(ProcessEntry {
                 start_time: 123456,
+                group: 42,
                 ..entry(42, 7, false)
             })
         );
@@ -241,6 +259,7 @@ mod tests {
             parse_stat(&format!("9 (z) Z 1 9 9 {tail}")),
             Some(ProcessEntry {
                 start_time: 123456,
+                group: 9,
                 ..entry(9, 1, true)
             })
         );

@@ -67,7 +67,7 @@ pub fn spawn_command(
 ) -> Result<Pid, SpawnError> {
     let me = sys::own_pid();
     let (environment, listen_pid) = child_environment(sys::environment(), Some(me));
-    let mut plan = plan(argv, environment)?
+    let mut plan = plan(argv, environment, None)?
         .take_terminal(take_terminal)
         .signal_state(signals.mask, signals.sigchld);
     if let Some(index) = listen_pid {
@@ -86,7 +86,11 @@ pub fn spawn_pre_stop_hook(
 ) -> Result<Pid, SpawnError> {
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
     let (environment, _) = child_environment(sys::environment(), None);
-    let mut plan = plan(&argv, environment)?
+    // Relative PATH entries are looked up where the hook runs, not in grace-init's `/`.
+    let base = directory
+        .filter(|dir| dir.is_dir())
+        .unwrap_or(Path::new("/"));
+    let mut plan = plan(&argv, environment, Some(base))?
         .null_stdin()
         .signal_state(signals.mask, signals.sigchld);
     if let Some(directory) = directory {
@@ -95,17 +99,30 @@ pub fn spawn_pre_stop_hook(
     start(&argv[0], &mut plan)
 }
 
-fn plan(argv: &[OsString], environment: Vec<Vec<u8>>) -> Result<ExecPlan, SpawnError> {
-    let path = find_program(&argv[0], path_variable(&environment).as_deref()).map_err(|errno| {
-        SpawnError {
+/// `base`: the directory relative PATH entries are taken from (the child's working directory);
+/// `None` for the current one.
+fn plan(
+    argv: &[OsString],
+    environment: Vec<Vec<u8>>,
+    base: Option<&Path>,
+) -> Result<ExecPlan, SpawnError> {
+    let search_path = path_variable(&environment);
+    let path =
+        find_program(&argv[0], search_path.as_deref(), base).map_err(|errno| SpawnError {
             program: argv[0].to_string_lossy().into_owned(),
             step: SpawnStep::Exec,
             errno,
             pid: None,
-        }
-    })?;
+        })?;
     let words: Vec<&OsStr> = argv.iter().map(OsString::as_os_str).collect();
-    Ok(ExecPlan::new(path.as_os_str(), &words, environment))
+    let shell_fallback =
+        sys::looks_like_a_shell_script(&base.unwrap_or(Path::new(".")).join(&path));
+    Ok(ExecPlan::new(
+        path.as_os_str(),
+        &words,
+        environment,
+        shell_fallback,
+    ))
 }
 
 fn start(program: &OsStr, plan: &mut ExecPlan) -> Result<Pid, SpawnError> {
@@ -148,9 +165,9 @@ fn path_variable(environment: &[Vec<u8>]) -> Option<OsString> {
 const DEFAULT_PATH: &str = "/usr/local/bin:/bin:/usr/bin";
 
 /// Where `name` is, as execvp would find it: as given if it holds a `/`, else the first
-/// executable file of that name in `PATH`. ENOENT when there is none, EACCES when only
-/// non-executable files were found.
-fn find_program(name: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, Errno> {
+/// executable file of that name in `PATH` (relative entries taken from `base`). ENOENT when
+/// there is none, EACCES when only non-executable files were found.
+fn find_program(name: &OsStr, path: Option<&OsStr>, base: Option<&Path>) -> Result<PathBuf, Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -166,7 +183,11 @@ fn find_program(name: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, Errno> {
             directory
         };
         let candidate = Path::new(OsStr::from_bytes(directory)).join(name);
-        match sys::executable_file(&candidate) {
+        let on_disk = match base {
+            Some(base) if candidate.is_relative() => base.join(&candidate),
+            _ => candidate.clone(),
+        };
+        match sys::executable_file(&on_disk) {
             Ok(()) => return Ok(candidate),
             Err(Errno::EACCES) => error = Errno::EACCES,
             Err(_) => {}
@@ -211,21 +232,38 @@ mod tests {
     #[test]
     fn programs_are_found_like_execvp_finds_them() {
         assert_eq!(
-            find_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))),
+            find_program(
+                OsStr::new("sh"),
+                Some(OsStr::new("/nonexistent:/bin")),
+                None
+            ),
             Ok(PathBuf::from("/bin/sh"))
         );
         assert_eq!(
-            find_program(OsStr::new("./x"), None),
+            find_program(OsStr::new("./x"), None, None),
             Ok(PathBuf::from("./x"))
         );
         assert_eq!(
-            find_program(OsStr::new("no-such-program-here"), Some(OsStr::new("/bin"))),
+            find_program(
+                OsStr::new("no-such-program-here"),
+                Some(OsStr::new("/bin")),
+                None
+            ),
             Err(Errno::ENOENT)
         );
-        assert_eq!(find_program(OsStr::new(""), None), Err(Errno::ENOENT));
+        assert_eq!(find_program(OsStr::new(""), None, None), Err(Errno::ENOENT));
+        // A relative entry is taken from the child's directory, not grace-init's.
+        assert_eq!(
+            find_program(
+                OsStr::new("sh"),
+                Some(OsStr::new(".")),
+                Some(Path::new("/bin"))
+            ),
+            Ok(PathBuf::from("./sh"))
+        );
         // A directory of that name is skipped, like execvp's EACCES, and reported if alone.
         assert_eq!(
-            find_program(OsStr::new("tmp"), Some(OsStr::new("/"))),
+            find_program(OsStr::new("tmp"), Some(OsStr::new("/")), None),
             Err(Errno::EACCES)
         );
     }

@@ -47,7 +47,8 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         .pre_stop_hook
         .as_ref()
         .and_then(|_| std::env::current_dir().ok());
-    let take_terminal = sys::holds_terminal_foreground();
+    // In a pipeline (`grace-init app | less`) the foreground belongs to the whole job.
+    let take_terminal = sys::holds_terminal_foreground() && !processes::others_in_own_group();
     log_plan(&config);
     let command = match spawn::spawn_command(&config.command, inherited, take_terminal) {
         Ok(pid) => pid,
@@ -90,7 +91,7 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         command: Some(command),
         command_group: command,
         took_terminal: take_terminal,
-        forwarded_stop: false,
+        forwarded_stop: None,
         report: ShutdownReport::default(),
         hook: None,
         timeline,
@@ -171,7 +172,10 @@ fn describe(outcome: TerminationMessage) -> &'static str {
 
 fn give_terminal_back_from(group: Pid) {
     if sys::terminal_foreground() == Some(group) {
-        if let Err(errno) = sys::set_terminal_foreground(sys::own_process_group()) {
+        let Some(own_group) = sys::own_process_group() else {
+            return;
+        };
+        if let Err(errno) = sys::set_terminal_foreground(own_group) {
             debug!(error = errno.desc(), "cannot take the terminal back");
         }
     }
@@ -193,9 +197,9 @@ struct Supervisor {
     command_group: Pid,
     /// Whether the command was started in the terminal's foreground.
     took_terminal: bool,
-    /// Whether grace-init forwarded a job-control stop signal that has not stopped the command
+    /// The job-control stop signal grace-init forwarded and that has not stopped the command
     /// yet: that stop was asked for by whoever signalled grace-init, and is left alone.
-    forwarded_stop: bool,
+    forwarded_stop: Option<Signal>,
     /// What happened, for the termination-message file.
     report: ShutdownReport,
     /// The running pre-stop hook and when it started.
@@ -223,6 +227,14 @@ impl Supervisor {
                 }
                 Wake::Signal(received) if received.raised_by_own_write(self.me) => {
                     debug!(signal = %received.signal, "ignored: raised by grace-init's own write")
+                }
+                Wake::Signal(received)
+                    if received.raised_by_kernel()
+                        && (received.signal == Signal::TTIN || received.signal == Signal::TTOU) =>
+                {
+                    // The terminal stops grace-init's group for another member's access (a
+                    // pipeline); grace-init never uses the terminal and the command is not in it.
+                    debug!(signal = %received.signal, "ignored: the terminal's, for grace-init's own group")
                 }
                 Wake::Signal(received) => {
                     debug!(signal = %received.signal, from_pid = received.sender(), "received");
@@ -482,8 +494,10 @@ impl Supervisor {
                 return;
             }
         };
-        if result.is_ok() {
-            self.forwarded_stop = target_signal.is_job_control_stop();
+        if result.is_ok() && target_signal.is_job_control_stop() {
+            self.forwarded_stop = Some(target_signal);
+        } else if result.is_ok() && target_signal == Signal::CONT {
+            self.forwarded_stop = None;
         }
         let to = Target(target, pid);
         let shown = Rewritten(signal, target_signal);
@@ -553,26 +567,38 @@ impl Supervisor {
     /// from a debugger, a stop signal sent to grace-init and forwarded) are left to whoever
     /// sent them, who can send SIGCONT.
     fn command_stopped(&mut self, command: Pid, signal: Signal) {
-        if std::mem::take(&mut self.forwarded_stop) || !signal.is_job_control_stop() {
+        let forwarded = self
+            .forwarded_stop
+            .take_if(|forwarded| *forwarded == signal);
+        if forwarded.is_some() || !signal.is_job_control_stop() {
             info!(pid = command.raw(), %signal, "command stopped");
             return;
         }
         if self.scope == Scope::Namespace {
-            let own_group = sys::own_process_group();
             let needs_terminal = signal != Signal::TSTP;
-            if needs_terminal && sys::terminal_foreground() == Some(own_group) {
+            if needs_terminal && sys::holds_terminal_foreground() {
                 let _ = sys::set_terminal_foreground(command);
             }
             if needs_terminal && sys::terminal_foreground() != Some(command) {
                 warn!(pid = command.raw(), %signal, "command stopped to use the terminal, which it cannot have: left stopped");
                 return;
             }
+            // The command itself too, in case it left its group.
             let _ = sys::kill_process_group(command, Signal::CONT);
+            let _ = sys::kill_process(command, Signal::CONT);
             warn!(pid = command.raw(), %signal, "command stopped, but PID 1 has no job control to resume it: continued it");
             return;
         }
         if !sys::terminal_of_own_session() {
             info!(pid = command.raw(), %signal, "command stopped; no terminal of this session, so it stays stopped until continued");
+            return;
+        }
+        if !sys::parent_does_job_control() {
+            // A session leader (`docker exec -it`, `ssh -t`) or a parent that is not a
+            // job-control shell: nobody would continue a stopped grace-init.
+            let _ = sys::kill_process_group(command, Signal::CONT);
+            let _ = sys::kill_process(command, Signal::CONT);
+            warn!(pid = command.raw(), %signal, "command stopped, but no job-control shell above grace-init could resume it: continued it");
             return;
         }
         give_terminal_back_from(command);
@@ -582,16 +608,18 @@ impl Supervisor {
 
     /// grace-init was continued (`fg`, `bg`): if it is now the terminal's foreground job, the
     /// command gets the terminal before it gets the SIGCONT that follows.
-    fn resume_in_foreground(&self) {
+    fn resume_in_foreground(&mut self) {
         let Some(command) = self.command else {
             return;
         };
-        if sys::holds_terminal_foreground() {
-            if let Err(errno) = sys::set_terminal_foreground(command) {
-                debug!(
+        if sys::holds_terminal_foreground() && !processes::others_in_own_group() {
+            match sys::set_terminal_foreground(command) {
+                // Taken now, so given back when the command ends.
+                Ok(()) => self.took_terminal = true,
+                Err(errno) => debug!(
                     error = errno.desc(),
                     "cannot hand the terminal to the command"
-                );
+                ),
             }
         }
     }

@@ -89,6 +89,12 @@ impl ReceivedSignal {
         write_signal && self.code == libc::SI_USER && self.sender == pid.raw()
     }
 
+    /// Whether the kernel raised it (the terminal's SIGTTIN/SIGTTOU/SIGTSTP for grace-init's
+    /// process group) rather than a process with kill(2).
+    pub fn raised_by_kernel(&self) -> bool {
+        self.code == libc::SI_KERNEL
+    }
+
     pub fn sender(&self) -> i32 {
         self.sender
     }
@@ -276,7 +282,13 @@ pub fn own_pid() -> Pid {
 /// Whether standard input is a terminal whose foreground process group is ours: only then does
 /// the child take the terminal over (a grace-init started in the background steals nothing).
 pub fn holds_terminal_foreground() -> bool {
-    terminal_foreground() == Some(own_process_group())
+    // SAFETY: these calls only read process and terminal state; errors return -1/0. Both are
+    // 0 when the group leader is outside grace-init's PID namespace (unshare --fork): the
+    // terminal's foreground is then still grace-init's own group.
+    unsafe {
+        libc::isatty(libc::STDIN_FILENO) == 1
+            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp()
+    }
 }
 
 /// The foreground process group of the terminal on standard input, if it is a terminal.
@@ -295,9 +307,40 @@ pub fn terminal_of_own_session() -> bool {
     }
 }
 
-pub fn own_process_group() -> Pid {
+/// grace-init's process group; `None` when its leader is outside grace-init's PID namespace.
+pub fn own_process_group() -> Option<Pid> {
     // SAFETY: getpgrp cannot fail and has no memory effects.
-    Pid(unsafe { libc::getpgrp() })
+    Pid::new(unsafe { libc::getpgrp() })
+}
+
+/// Whether a job-control shell above grace-init can continue it after it stops itself: its
+/// parent is in the same session but another process group (its group is not orphaned). Not so
+/// for a session leader (`docker exec -it`, `ssh -t`) or under a parent that is not a shell.
+pub fn parent_does_job_control() -> bool {
+    // SAFETY: these calls only read process state; errors return -1.
+    unsafe {
+        let parent = libc::getppid();
+        let session = libc::getsid(0);
+        parent > 0
+            && session != libc::getpid()
+            && libc::getsid(parent) == session
+            && libc::getpgid(parent) != libc::getpgrp()
+    }
+}
+
+/// Whether `path` looks like a script that `/bin/sh` should run when `execve` says ENOEXEC: not
+/// an ELF file (one for another CPU must fail with "Exec format error", not be run as shell
+/// code), and no NUL byte in its first line (bash's test for a binary file).
+pub fn looks_like_a_shell_script(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 128];
+    let Ok(length) =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+    else {
+        return false;
+    };
+    let head = &head[..length];
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    !head.starts_with(b"\x7fELF") && !first_line.contains(&0)
 }
 
 /// Makes `group` the foreground process group of the terminal on standard input. All signals
@@ -535,8 +578,8 @@ pub enum LogChannel {
     /// `pwritev2(RWF_NOWAIT)` (Linux 6.x for pipes).
     PipeNoWait,
     /// A terminal that could not be reopened, or a pipe on a kernel without RWF_NOWAIT for
-    /// pipes: polled for room, then written. The command can fill it between the two; the
-    /// write then waits until the reader reads.
+    /// pipes: polled for room, then written PIPE_BUF bytes at a time. The command can fill it
+    /// between the two; the write then waits until the reader reads.
     Polled,
     /// A regular file (or anything else): writes to it do not wait for a reader.
     File,
@@ -586,6 +629,12 @@ pub fn write_log_without_blocking(channel: LogChannel, mut bytes: &[u8]) -> LogW
             LogChannel::Private(fd) => fd,
             _ => libc::STDERR_FILENO,
         };
+        // Polled: at most PIPE_BUF bytes per poll, so that the room poll saw (a free pipe page)
+        // is enough for the write.
+        let chunk = match channel {
+            LogChannel::Polled => bytes.len().min(libc::PIPE_BUF),
+            _ => bytes.len(),
+        };
         if channel == LogChannel::Polled {
             let mut poll_fd = libc::pollfd {
                 fd,
@@ -602,6 +651,7 @@ pub fn write_log_without_blocking(channel: LogChannel, mut bytes: &[u8]) -> LogW
             }
         }
         let pointer = bytes.as_ptr().cast();
+        let bytes_len = chunk;
         // SAFETY: the pointer and length describe the live slice `bytes`; each call only reads
         // it.
         let written = unsafe {
@@ -609,17 +659,17 @@ pub fn write_log_without_blocking(channel: LogChannel, mut bytes: &[u8]) -> LogW
                 LogChannel::Socket => libc::send(
                     fd,
                     pointer,
-                    bytes.len(),
+                    bytes_len,
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 ),
                 LogChannel::PipeNoWait => {
                     let part = libc::iovec {
                         iov_base: pointer as *mut libc::c_void,
-                        iov_len: bytes.len(),
+                        iov_len: bytes_len,
                     };
                     libc::pwritev2(fd, &part, 1, -1, libc::RWF_NOWAIT)
                 }
-                _ => libc::write(fd, pointer, bytes.len()),
+                _ => libc::write(fd, pointer, bytes_len),
             }
         };
         if written > 0 {

@@ -91,8 +91,9 @@ const LISTEN_PID_ENTRY: usize = "LISTEN_PID=".len() + 11;
 pub struct ExecPlan {
     path: CString,
     argv: CStringArray,
-    /// `/bin/sh PATH ARGS...`: POSIX execvp's way to run a script without `#!` (ENOEXEC).
-    shell_argv: CStringArray,
+    /// `/bin/sh PATH ARGS...`: POSIX execvp's way to run a script without `#!` (ENOEXEC);
+    /// `None` for a binary, which must fail with ENOEXEC instead.
+    shell_argv: Option<CStringArray>,
     envp: CStringArray,
     /// The environment entry that must name the child's own pid (`LISTEN_PID`).
     listen_pid_entry: Option<usize>,
@@ -105,8 +106,14 @@ pub struct ExecPlan {
 
 impl ExecPlan {
     /// `path` is the program as found on PATH; `argv[0]` is what the program sees as its name.
-    /// `environment` is `NAME=value` entries; the one at `listen_pid_entry` gets the child's pid.
-    pub fn new(path: &OsStr, argv: &[&OsStr], environment: Vec<Vec<u8>>) -> ExecPlan {
+    /// `environment` is `NAME=value` entries. `shell_fallback`: run it with `/bin/sh` if
+    /// `execve` answers ENOEXEC (a script without `#!`).
+    pub fn new(
+        path: &OsStr,
+        argv: &[&OsStr],
+        environment: Vec<Vec<u8>>,
+        shell_fallback: bool,
+    ) -> ExecPlan {
         let path = CString::new(path.as_bytes().to_vec())
             .unwrap_or_else(|_| CString::from(c"/nonexistent"));
         let words = |list: &[&OsStr]| list.iter().map(|w| w.as_bytes().to_vec()).collect();
@@ -115,7 +122,7 @@ impl ExecPlan {
         shell.extend(argv.iter().skip(1));
         ExecPlan {
             argv: CStringArray::new(words(argv)),
-            shell_argv: CStringArray::new(words(&shell)),
+            shell_argv: shell_fallback.then(|| CStringArray::new(words(&shell))),
             path,
             envp: CStringArray::new(environment),
             listen_pid_entry: None,
@@ -281,10 +288,14 @@ unsafe fn in_child(plan: &mut ExecPlan, report: i32) -> ! {
             plan.argv.pointers.as_ptr(),
             plan.envp.pointers.as_ptr(),
         );
-        if Errno::last() == Errno::ENOEXEC {
+        if let Some(shell_argv) = plan
+            .shell_argv
+            .as_ref()
+            .filter(|_| Errno::last() == Errno::ENOEXEC)
+        {
             libc::execve(
                 c"/bin/sh".as_ptr(),
-                plan.shell_argv.pointers.as_ptr(),
+                shell_argv.pointers.as_ptr(),
                 plan.envp.pointers.as_ptr(),
             );
             // No /bin/sh (a scratch image): report the program's own error.
