@@ -249,3 +249,32 @@ both_modes!(
     signal_after_command_exit_reaches_leftovers_outside_its_group,
     signal_after_exit_reaches_leftovers
 );
+
+/// §1c as a subreaper (grace-init is not PID 1 of the namespace it runs in): a leftover's child
+/// gets the command's old pid and is killed and reaped by grace-init at the cleanup timeout.
+#[test]
+fn recycled_command_pid_reaped_later_by_a_subreaper_does_not_replace_the_exit_code() {
+    if !supported(Mode::Pid1) {
+        return;
+    }
+    let script = r#"
+"$GI" -vv --cleanup-timeout 1s sh -c 'trap "" TERM; setsid sh -c "sleep 0.3; echo $(($$ - 1)) > /proc/sys/kernel/ns_last_pid; sleep 100 & echo \$! > $D/recycled; wait" & echo $$ > "$D/cmd"; exit 7'
+echo gi_exit=$?
+echo cmd=$(cat "$D/cmd")
+echo recycled=$(cat "$D/recycled")
+"#;
+    let (e, out, err) = in_namespace(script, true, Duration::from_secs(30));
+    assert_eq!(e.code, Some(0), "{e:?}\nstdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        field(&out, "recycled"),
+        field(&out, "cmd"),
+        "set-up: the leftover's child did not get the command's old pid\nstdout:\n{out}\n\
+         stderr:\n{err}"
+    );
+    assert_eq!(
+        field(&out, "gi_exit"),
+        Some("7"),
+        "a recycled pid reaped later overwrote the command's status 7\nstdout:\n{out}\n\
+         stderr:\n{err}"
+    );
+}
