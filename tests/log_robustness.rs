@@ -248,3 +248,40 @@ both_modes!(
     newline_in_command_name_is_escaped_and_forges_no_log_line,
     newline_in_name
 );
+
+/// Issue 8 §9: run as another user, grace-init cannot open its own non-blocking description of
+/// a root-owned stderr pipe (/proc/self/fd/2 gives EACCES) and has to write on the description
+/// it shares with the command. A line longer than the pipe's room must still not block it.
+#[test]
+fn long_line_on_a_shared_pipe_it_cannot_reopen_does_not_block() {
+    if !require_root("runs grace-init as another user on a root-owned pipe") {
+        return;
+    }
+    let dir = TestDir::new("log-shared-pipe");
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let name = format!("{}nope", "./".repeat(50_000));
+    let started = Instant::now();
+    let mut init = Init::start_with(Mode::Subreaper, &dir, &[] as &[&str], &[name], |c| {
+        c.stderr(Stdio::from(writer));
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(54_322) != 0
+                    || libc::setuid(54_322) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let e = init.wait(Duration::from_secs(10));
+    assert!(
+        matches!(e.code, Some(126) | Some(127)),
+        "{e:?} after {:?}",
+        started.elapsed()
+    );
+    drop(reader);
+}
