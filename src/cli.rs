@@ -111,6 +111,10 @@ struct Arguments {
     #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     cleanup_timeout: Duration,
 
+    /// Have the kernel send SIGNAL to grace-init when its parent dies (prctl PR_SET_PDEATHSIG)
+    #[arg(long, value_name = "SIGNAL", env = "GRACE_INIT_PARENT_DEATH_SIGNAL", value_parser = Utf8(parse_signal), allow_hyphen_values = true)]
+    parent_death_signal: Option<Signal>,
+
     /// The command to run, and its arguments
     #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
@@ -237,6 +241,13 @@ pub struct Config {
     pub termination_log: Option<TerminationLog>,
     pub pre_stop_hook: Option<PreStopHook>,
     pub timeline: TimelineConfig,
+    pub parent_death_signal: Option<Signal>,
+    /// The command in a session of its own (dumb-init's default).
+    pub new_session: bool,
+    /// Log every reaped process other than the command as a warning (tini's -w).
+    pub warn_on_reap: bool,
+    /// The exit code when the command cannot be started, if not the shell's 126/127.
+    pub spawn_failure_code: Option<u8>,
 }
 
 /// What parsing the command line ended in, other than a [`Config`].
@@ -280,6 +291,10 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
         log_format: LogFormat::Text,
         termination_log: Some(TerminationLog::kubernetes_default()),
         pre_stop_hook: None,
+        parent_death_signal: None,
+        new_session: false,
+        warn_on_reap: false,
+        spawn_failure_code: None,
         timeline: TimelineConfig {
             stop_signal: Signal::TERM,
             stop_delay: Duration::ZERO,
@@ -334,6 +349,10 @@ fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
         termination_log: TerminationLog::from_option(arguments.termination_log),
         pre_stop_hook: arguments.pre_stop,
         timeline,
+        parent_death_signal: arguments.parent_death_signal,
+        new_session: false,
+        warn_on_reap: false,
+        spawn_failure_code: None,
     })
 }
 

@@ -13,6 +13,7 @@ mod cli;
 mod duration;
 mod exit_status;
 mod log;
+mod personality;
 mod processes;
 mod report;
 mod rewrite;
@@ -26,6 +27,7 @@ mod words;
 /// The C entry point and its arguments; the test harness brings its own `main`.
 #[cfg(not(test))]
 mod entry {
+    use crate::personality::{self, Personality};
     use crate::{cli, log, supervisor, sys};
     use std::ffi::{CStr, OsString};
     use std::io::Write;
@@ -45,7 +47,8 @@ mod entry {
         sys::open_missing_standard_fds();
         // SAFETY: argc and argv are exactly what the C runtime passed to main.
         let args = unsafe { arguments(argc, argv) };
-        let config = match cli::parse(args) {
+        let personality = Personality::of_program(args.first().map(OsString::as_os_str));
+        let config = match personality::parse(personality, args) {
             Ok(config) => config,
             Err(cli::Exit::Info(text)) => {
                 let mut stdout = std::io::stdout();
@@ -57,8 +60,8 @@ mod entry {
             }
             Err(cli::Exit::Usage(message)) => {
                 log::print_fatal(format_args!("{message}"));
-                log::print_fatal(format_args!("{}", cli::usage_hint()));
-                return 2;
+                log::print_fatal(format_args!("{}", personality.usage_hint()));
+                return c_int::from(personality.usage_exit_code());
             }
         };
         let log_fd = log::choose_log_channel();

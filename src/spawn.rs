@@ -64,11 +64,13 @@ pub fn spawn_command(
     argv: &[OsString],
     signals: InheritedSignals,
     take_terminal: bool,
+    new_session: bool,
 ) -> Result<Pid, SpawnError> {
     let me = sys::own_pid();
     let (environment, listen_pid) = child_environment(sys::environment(), Some(me));
     let mut plan = plan(argv, environment, None)?
-        .take_terminal(take_terminal)
+        .take_terminal(take_terminal && !new_session)
+        .new_session(new_session)
         .signal_state(signals.mask, signals.sigchld);
     if let Some(index) = listen_pid {
         plan = plan.listen_pid_entry(index);

@@ -50,7 +50,22 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
     // In a pipeline (`grace-init app | less`) the foreground belongs to the whole job.
     let take_terminal = sys::holds_terminal_foreground() && !processes::others_in_own_group();
     log_plan(&config);
-    let command = match spawn::spawn_command(&config.command, inherited, take_terminal) {
+    if let Some(signal) = config.parent_death_signal {
+        if let Err(errno) = sys::set_parent_death_signal(signal) {
+            warn!(%signal, error = errno.desc(), "cannot set the parent-death signal");
+        }
+    }
+    if config.new_session {
+        // The command's new session takes the terminal as its own.
+        sys::release_controlling_terminal();
+    }
+    let spawned = spawn::spawn_command(
+        &config.command,
+        inherited,
+        take_terminal,
+        config.new_session,
+    );
+    let command = match spawned {
         Ok(pid) => pid,
         Err(error) => {
             if let Some(failed) = error.pid.filter(|_| take_terminal) {
@@ -58,7 +73,9 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
                 give_terminal_back_from(failed);
             }
             log::print_fatal(format_args!("{error}"));
-            let code = remap_exit_code(error.exit_code(), &config.exit_remaps);
+            let code = config
+                .spawn_failure_code
+                .unwrap_or_else(|| remap_exit_code(error.exit_code(), &config.exit_remaps));
             let mut report = ShutdownReport::default();
             report.note(None, start.elapsed(), format_args!("{error}"));
             write_report(&config, &report, code);
@@ -302,6 +319,12 @@ impl Supervisor {
                     self.note(format_args!("pre-stop hook {status} (took {took})"));
                     events.push_back(Event::HookExited);
                 }
+                Ok(Reaped::Child { pid, status }) if self.config.warn_on_reap => {
+                    warn!(
+                        pid = pid.raw(),
+                        "reaped a process that was not the command: {status}"
+                    )
+                }
                 Ok(Reaped::Child { pid, status }) => {
                     debug!(pid = pid.raw(), "reaped: {status}")
                 }
@@ -494,6 +517,12 @@ impl Supervisor {
                 return;
             }
         };
+        if result.is_ok() && self.config.new_session && signal.is_job_control_stop() {
+            // dumb-init's mode: the command's group got SIGSTOP; grace-init stops as well, as a
+            // job would, until SIGCONT (which it then forwards).
+            debug!(%signal, "stopping grace-init too, until SIGCONT");
+            sys::stop_self();
+        }
         if result.is_ok() && target_signal.is_job_control_stop() {
             self.forwarded_stop = Some(target_signal);
         } else if result.is_ok() && target_signal == Signal::CONT {

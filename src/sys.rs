@@ -488,6 +488,51 @@ pub fn environment_has_name_starting_with(prefix: &[u8]) -> bool {
     false
 }
 
+/// The value of the environment variable `name`, found without copying the environment.
+pub fn environment_variable(name: &[u8]) -> Option<Vec<u8>> {
+    environment().into_iter().find_map(|entry| {
+        entry
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(b"="))
+            .map(<[u8]>::to_vec)
+    })
+}
+
+/// `prctl(PR_SET_PDEATHSIG)`: the kernel sends `signal` to grace-init when its parent dies.
+pub fn set_parent_death_signal(signal: Signal) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes a plain signal number and touches no memory.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            signal.number() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+}
+
+/// Gives up the controlling terminal of the session grace-init leads, so that the command,
+/// started in a new session, can take it as its own (dumb-init's mode). The kernel then sends
+/// SIGHUP and SIGCONT to the terminal's foreground group, grace-init's own: they are taken off
+/// the pending set here, so that they are not forwarded. Does nothing unless grace-init leads
+/// its session and stdin is its controlling terminal.
+pub fn release_controlling_terminal() {
+    // SAFETY: these calls read process and terminal state or detach from the terminal; the
+    // signal wait uses a valid set and a zero timeout.
+    unsafe {
+        let leader = libc::getsid(0) == libc::getpid();
+        if !leader || libc::tcgetsid(libc::STDIN_FILENO) != libc::getpid() {
+            return;
+        }
+        if libc::ioctl(libc::STDIN_FILENO, libc::TIOCNOTTY) != 0 {
+            return;
+        }
+    }
+    let hangup = SignalSet((1 << (libc::SIGHUP - 1)) | (1 << (libc::SIGCONT - 1)));
+    while let Wake::Signal(_) = wait_for_signal(hangup, Some(Duration::ZERO)) {}
+}
+
 /// `chdir("/")`, so that grace-init pins no mount point.
 pub fn change_directory_to_root() -> io::Result<()> {
     std::env::set_current_dir("/")

@@ -35,7 +35,7 @@ impl SpawnStep {
         match self {
             SpawnStep::Pipe => "pipe",
             SpawnStep::Fork => "fork",
-            SpawnStep::ProcessGroup => "setpgid",
+            SpawnStep::ProcessGroup => "setpgid/setsid",
             SpawnStep::NullStdin => "open /dev/null",
             SpawnStep::Exec => "exec",
         }
@@ -100,6 +100,9 @@ pub struct ExecPlan {
     directory: Option<CString>,
     null_stdin: bool,
     take_terminal: bool,
+    /// A new session instead of a new process group, with stdin's terminal as its controlling
+    /// terminal when it can have it.
+    new_session: bool,
     mask: SignalSet,
     sigchld: Option<super::SavedDisposition>,
 }
@@ -129,6 +132,7 @@ impl ExecPlan {
             directory: None,
             null_stdin: false,
             take_terminal: false,
+            new_session: false,
             mask: SignalSet::EMPTY,
             sigchld: None,
         }
@@ -154,6 +158,12 @@ impl ExecPlan {
 
     pub fn null_stdin(mut self) -> ExecPlan {
         self.null_stdin = true;
+        self
+    }
+
+    /// Start the child in a session of its own (dumb-init's mode).
+    pub fn new_session(mut self, new_session: bool) -> ExecPlan {
+        self.new_session = new_session;
         self
     }
 
@@ -254,7 +264,13 @@ unsafe fn in_child(plan: &mut ExecPlan, report: i32) -> ! {
     // SAFETY: each call below is async-signal-safe and takes pointers into `plan`, which the
     // child owns and which stay valid until execve.
     unsafe {
-        if libc::setpgid(0, 0) != 0 {
+        if plan.new_session {
+            if libc::setsid() < 0 {
+                failed(SpawnStep::ProcessGroup);
+            }
+            // Fails without a terminal, or when it is another session's: then there is none.
+            libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0);
+        } else if libc::setpgid(0, 0) != 0 {
             failed(SpawnStep::ProcessGroup);
         }
         if plan.take_terminal {
