@@ -387,3 +387,59 @@ fn parent_death_signal_reaches_grace_init_when_its_parent_dies() {
     assert!(status.success());
     assert!(rec.wait_sig(libc::SIGUSR1, T).is_some(), "{:?}", rec.sigs());
 }
+
+/// As `docker run -it IMAGE` with `ENTRYPOINT ["dumb-init", "--"]`: grace-init is PID 1 and
+/// leads the session whose controlling terminal the pty is. The command gets its own session with
+/// the terminal as its controlling terminal, so Ctrl-C from the keyboard reaches it directly.
+#[test]
+fn dumb_init_gives_the_command_the_terminal_as_its_controlling_terminal() {
+    if !supported(Mode::Pid1) {
+        return;
+    }
+    let dir = TestDir::new("peer-pty");
+    let (mut pty, slave) = Pty::open();
+    let stdin = slave.try_clone().unwrap();
+    let stdout = slave.try_clone().unwrap();
+    let script =
+        "echo session=$(cut -d' ' -f6 /proc/self/stat)/$$ tty=$(cut -d' ' -f7 /proc/self/stat); \
+                  trap 'echo caught-int; exit 5' INT; echo ready; while :; do sleep 0.1; done";
+    let mut wrapper = vec!["setsid".to_string(), "-c".to_string()];
+    wrapper.extend(as_peer("dumb-init"));
+    let mut init = Init::start_with(Mode::Pid1, &dir, &wrapper, &["sh", "-c", script], |c| {
+        c.stdin(std::process::Stdio::from(stdin))
+            .stdout(std::process::Stdio::from(stdout));
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(c, || {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    drop(slave);
+    pty.expect("ready", T, || init.stderr());
+    let line = pty
+        .seen
+        .lines()
+        .find(|l| l.starts_with("session="))
+        .unwrap_or_default()
+        .to_string();
+    let (session, tty) = line.split_once(' ').unwrap();
+    let (sid, pid) = session
+        .trim_start_matches("session=")
+        .split_once('/')
+        .unwrap();
+    assert_eq!(
+        sid.trim(),
+        pid.trim(),
+        "the command leads its own session: {line}"
+    );
+    assert_ne!(
+        tty, "tty=0",
+        "the command has a controlling terminal: {line}"
+    );
+    pty.write("\x03");
+    pty.expect("caught-int", T, || init.stderr());
+    assert_eq!(init.wait_code(T), 5, "{}", init.stderr());
+}
