@@ -968,3 +968,260 @@ fn json_logs_and_the_plan_come_out_of_a_stopped_container() {
     let exiting = ours.iter().find(|o| o["event"] == "exiting").unwrap();
     assert!(exiting["code"].is_u64(), "{exiting}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Docker's own `--init` running grace-init: a second dockerd, started by the test with its own
+// socket, data root and exec root, whose `--init-path` is grace-init installed as `docker-init`.
+// The machine's engine is not touched.
+
+/// A dockerd of the test's own; stopped and its directory removed when dropped.
+struct InitPathDaemon {
+    dir: PathBuf,
+    host: String,
+    bridge: String,
+}
+
+impl InitPathDaemon {
+    fn start() -> InitPathDaemon {
+        let dir = std::env::temp_dir().join(format!("grace-init-dockerd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        // dockerd runs `<init-path> --version` and wants tini's line: the name docker-init gives
+        // it (inside containers it is always mounted as /sbin/docker-init).
+        let init = dir.join("bin/docker-init");
+        std::fs::copy(binary_under_test(), &init).expect("install grace-init as docker-init");
+        std::fs::write(dir.join("daemon.json"), "{}").unwrap();
+        let host = format!("unix://{}", dir.join("docker.sock").display());
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        // A bridge of its own: with `--bridge none` dockerd deletes the machine's docker0.
+        let bridge = format!("gi-br{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| Command::new("ip").args(args).status().map(|s| s.success());
+        assert!(
+            matches!(ip(&["link", "add", &bridge, "type", "bridge"]), Ok(true)),
+            "cannot create the bridge {bridge} (iproute2, root)"
+        );
+        let d = |name: &str| dir.join(name).display().to_string();
+        Command::new("dockerd")
+            .args([
+                "--host",
+                &host,
+                "--data-root",
+                &d("data"),
+                "--exec-root",
+                &d("exec"),
+            ])
+            .args([
+                "--pidfile",
+                &d("dockerd.pid"),
+                "--config-file",
+                &d("daemon.json"),
+            ])
+            .args(["--init-path", &init.display().to_string()])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip6tables=false"])
+            .args(["--storage-driver", "vfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start a second dockerd");
+        let daemon = InitPathDaemon { dir, host, bridge };
+        let start = Instant::now();
+        while !daemon
+            .docker(&["info", "--format", "{{.ServerVersion}}"])
+            .status
+            .success()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the test's dockerd did not come up:\n{}",
+                daemon.log()
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+        // The test image, from the machine's engine.
+        let save = Command::new("docker")
+            .args(["save", &image(TESTKIT)])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let load = Command::new("docker")
+            .args(["-H", &daemon.host, "load", "-q"])
+            .stdin(save.stdout.unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "{}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        daemon
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(["-H", &self.host])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for InitPathDaemon {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "-f", "grace-init-under-docker-init"]);
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("dockerd.pid")) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                let start = Instant::now();
+                while Path::new(&format!("/proc/{pid}")).exists()
+                    && start.elapsed() < Duration::from_secs(30)
+                {
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge])
+            .status();
+    }
+}
+
+#[test]
+fn docker_run_init_with_grace_init_as_init_path_adds_the_stop_delay() {
+    if !setup() {
+        return;
+    }
+    let daemon = InitPathDaemon::start();
+    let info = daemon.docker(&["info"]);
+    let info_text = String::from_utf8_lossy(&info.stdout);
+    assert!(info_text.contains("docker-init"), "{info_text}");
+    assert!(
+        !daemon.log().contains("failed to parse"),
+        "dockerd could not parse the init version:\n{}",
+        daemon.log()
+    );
+
+    let name = "grace-init-under-docker-init";
+    let run = daemon.docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--network",
+        "none",
+        "--name",
+        name,
+        "-e",
+        "GRACE_INIT_STOP_DELAY=2s",
+        "-e",
+        "GRACE_INIT_VERBOSE=1",
+        "--entrypoint",
+        "/testkit/signals.sh",
+        &image(TESTKIT),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let logs = || {
+        let out = daemon.docker(&["logs", name]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let start = Instant::now();
+    while !logs().contains("ready") {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", logs());
+        thread::sleep(Duration::from_millis(100));
+    }
+    let ps = daemon.docker(&["exec", name, "ps", "-o", "pid,args"]);
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        ps.contains("/sbin/docker-init -- /testkit/signals.sh"),
+        "{ps}"
+    );
+    // Signals as with tini: to the app.
+    assert!(daemon
+        .docker(&["kill", "-s", "USR1", name])
+        .status
+        .success());
+    let start = Instant::now();
+    while !logs().contains("got SIGUSR1") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", logs());
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The stop delay from the variable: docker stop takes about 2 s, the app exits 42 on TERM.
+    let started = Instant::now();
+    assert!(daemon.docker(&["stop", "-t", "20", name]).status.success());
+    let took = started.elapsed();
+    let logs = logs();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(15),
+        "docker stop took {took:?}:\n{logs}"
+    );
+    assert!(logs.contains("stop delay over: forwarded"), "{logs}");
+    let code = daemon.docker(&["inspect", "-f", "{{.State.ExitCode}}", name]);
+    assert_eq!(String::from_utf8_lossy(&code.stdout).trim(), "42", "{logs}");
+    // Exit codes pass through.
+    let run = daemon.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        &image(TESTKIT),
+        "/bin/sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(run.status.code(), Some(7));
+}
+
+#[test]
+fn images_naming_tini_or_dumb_init_work_unchanged_with_grace_init_copied_in() {
+    if !setup() {
+        return;
+    }
+    for (entrypoint, stop_exit) in [("/tini", "42"), ("/usr/bin/dumb-init", "42")] {
+        let name = format!("peer-entrypoint{}", entrypoint.replace('/', "-"));
+        // The image's grace-init, under the peer's name, as `COPY grace-init /tini` would put it.
+        let script = format!(
+            "mkdir -p /usr/bin && cp /grace-init {entrypoint} && exec {entrypoint} -- /testkit/signals.sh"
+        );
+        let c = Container::run(
+            &name,
+            &[
+                "-e",
+                "GRACE_INIT_STOP_DELAY=1s",
+                "--entrypoint",
+                "/bin/sh",
+                &image(TESTKIT),
+                "-c",
+                &script,
+            ],
+        );
+        c.wait_for_log("ready", Duration::from_secs(10));
+        c.kill("USR1");
+        c.wait_for_log("got SIGUSR1", Duration::from_secs(10));
+        let took = c.stop(20);
+        assert!(
+            took >= Duration::from_millis(900),
+            "{entrypoint}: {took:?}\n{}",
+            c.logs()
+        );
+        assert_eq!(
+            c.exit_code().to_string(),
+            stop_exit,
+            "{entrypoint}:\n{}",
+            c.logs()
+        );
+    }
+}
