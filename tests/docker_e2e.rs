@@ -979,6 +979,7 @@ struct InitPathDaemon {
     dir: PathBuf,
     host: String,
     bridge: String,
+    dockerd: Child,
 }
 
 impl InitPathDaemon {
@@ -1001,7 +1002,7 @@ impl InitPathDaemon {
             "cannot create the bridge {bridge} (iproute2, root)"
         );
         let d = |name: &str| dir.join(name).display().to_string();
-        Command::new("dockerd")
+        let dockerd = Command::new("dockerd")
             .args([
                 "--host",
                 &host,
@@ -1024,7 +1025,12 @@ impl InitPathDaemon {
             .stderr(log)
             .spawn()
             .expect("start a second dockerd");
-        let daemon = InitPathDaemon { dir, host, bridge };
+        let daemon = InitPathDaemon {
+            dir,
+            host,
+            bridge,
+            dockerd,
+        };
         let start = Instant::now();
         while !daemon
             .docker(&["info", "--format", "{{.ServerVersion}}"])
@@ -1039,16 +1045,17 @@ impl InitPathDaemon {
             thread::sleep(Duration::from_millis(200));
         }
         // The test image, from the machine's engine.
-        let save = Command::new("docker")
+        let mut save = Command::new("docker")
             .args(["save", &image(TESTKIT)])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let load = Command::new("docker")
             .args(["-H", &daemon.host, "load", "-q"])
-            .stdin(save.stdout.unwrap())
+            .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
+        let _ = save.wait();
         assert!(
             load.status.success(),
             "{}",
@@ -1074,17 +1081,16 @@ impl InitPathDaemon {
 impl Drop for InitPathDaemon {
     fn drop(&mut self) {
         let _ = self.docker(&["rm", "-f", "grace-init-under-docker-init"]);
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("dockerd.pid")) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                let start = Instant::now();
-                while Path::new(&format!("/proc/{pid}")).exists()
-                    && start.elapsed() < Duration::from_secs(30)
-                {
-                    thread::sleep(Duration::from_millis(100));
-                }
-            }
+        // SIGTERM: dockerd stops its containers and its containerd, then exits.
+        unsafe { libc::kill(self.dockerd.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while matches!(self.dockerd.try_wait(), Ok(None))
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            thread::sleep(Duration::from_millis(100));
         }
+        let _ = self.dockerd.kill();
+        let _ = self.dockerd.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = Command::new("ip")
             .args(["link", "delete", &self.bridge])
