@@ -17,6 +17,8 @@ needed=(
     dumb-init:dumb-init
     catatonit:catatonit
     file:file                # "statically linked" check
+    podman:podman            # podman --init with grace-init as its init-path (tests/docker_e2e.rs)
+    ip:iproute2              # a private bridge for the test's own dockerd (--init-path)
 )
 missing=()
 for pair in "${needed[@]}"; do

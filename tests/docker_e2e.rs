@@ -1231,3 +1231,138 @@ fn images_naming_tini_or_dumb_init_work_unchanged_with_grace_init_copied_in() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// podman's `--init` running grace-init: `--init-path` to grace-init, which podman mounts as
+// /run/podman-init (the catatonit personality). Storage and run state in a directory of the
+// test's own.
+
+fn podman_available() -> bool {
+    match Command::new("podman").arg("--version").output() {
+        Ok(out) if out.status.success() => true,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but podman is not installed (scripts/setup.sh installs it)")
+        }
+        _ => {
+            eprintln!("docker_e2e: SKIPPED podman test, podman is not installed");
+            false
+        }
+    }
+}
+
+#[test]
+fn podman_run_init_with_grace_init_as_init_path_adds_the_stop_delay() {
+    if !setup() || !podman_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("grace-init-podman-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let init = dir.join("catatonit");
+    std::fs::copy(binary_under_test(), &init).unwrap();
+    let root = dir.join("root").display().to_string();
+    let runroot = dir.join("run").display().to_string();
+    let podman = |args: &[&str]| {
+        Command::new("podman")
+            .args([
+                "--root",
+                &root,
+                "--runroot",
+                &runroot,
+                "--storage-driver",
+                "vfs",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("podman")
+    };
+    struct Cleanup<F: Fn()>(F);
+    impl<F: Fn()> Drop for Cleanup<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _cleanup = Cleanup(|| {
+        let _ = podman(&["rm", "-a", "-f"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    let testkit = image(TESTKIT);
+    let tar = dir.join("testkit.tar");
+    assert!(
+        docker(&["save", "-o", &tar.display().to_string(), &testkit])
+            .status
+            .success()
+    );
+    let load = podman(&["load", "-q", "-i", &tar.display().to_string()]);
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let init_path = init.display().to_string();
+    // This sandbox refuses podman's default RLIMIT_NOFILE; any real machine takes the default.
+    let common = [
+        "--init",
+        "--init-path",
+        &init_path,
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+    ];
+    let name = "grace-init-under-podman-init";
+    let mut run = vec!["run", "-d", "--name", name];
+    run.extend_from_slice(&common);
+    run.extend_from_slice(&[
+        "-e",
+        "GRACE_INIT_STOP_DELAY=2s",
+        "-e",
+        "GRACE_INIT_VERBOSE=1",
+        "--entrypoint",
+        "/testkit/signals.sh",
+        &testkit,
+    ]);
+    let out = podman(&run);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = || {
+        let out = podman(&["logs", name]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let start = Instant::now();
+    while !logs().contains("ready") {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", logs());
+        thread::sleep(Duration::from_millis(100));
+    }
+    let ps = podman(&["exec", name, "ps", "-o", "pid,args"]);
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        ps.contains("/run/podman-init -- /testkit/signals.sh"),
+        "{ps}"
+    );
+    let started = Instant::now();
+    assert!(podman(&["stop", "-t", "20", name]).status.success());
+    let took = started.elapsed();
+    let logs = logs();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "podman stop took {took:?}:\n{logs}"
+    );
+    assert!(logs.contains("stop delay over: forwarded"), "{logs}");
+    let code = podman(&["inspect", "-f", "{{.State.ExitCode}}", name]);
+    assert_eq!(String::from_utf8_lossy(&code.stdout).trim(), "42", "{logs}");
+    let mut run = vec!["run", "--rm"];
+    run.extend_from_slice(&common);
+    run.extend_from_slice(&[&testkit, "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(podman(&run).status.code(), Some(7));
+}

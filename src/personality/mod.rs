@@ -1,5 +1,5 @@
 //! Personalities: started under a peer's name (argv[0]'s file name `tini`, `tini-static*`,
-//! `docker-init`, `dumb-init`, `catatonit`), grace-init accepts that peer's command line and
+//! `docker-init`, `dumb-init`, `catatonit`, `podman-init`), grace-init accepts that peer's command line and
 //! environment with that peer's meaning, so that an image or `docker run --init` switches by
 //! copying one file. Each peer's command line is one module here; all of them map onto the same
 //! [`Config`], on top of the settings `GRACE_INIT_*` variables give (stop delay, grace period,
@@ -37,7 +37,8 @@ impl Personality {
             b"tini" | b"tini-static" | b"docker-init" => Personality::Tini,
             name if name.starts_with(b"tini-static-") => Personality::Tini,
             b"dumb-init" => Personality::DumbInit,
-            b"catatonit" => Personality::Catatonit,
+            // podman --init mounts its init-path (catatonit) as /run/podman-init.
+            b"catatonit" | b"podman-init" => Personality::Catatonit,
             _ => Personality::GraceInit,
         }
     }
@@ -208,6 +209,7 @@ mod tests {
             ("/sbin/docker-init", Personality::Tini),
             ("/usr/bin/dumb-init", Personality::DumbInit),
             ("catatonit", Personality::Catatonit),
+            ("/run/podman-init", Personality::Catatonit),
             ("/grace-init", Personality::GraceInit),
             ("tini2", Personality::GraceInit),
             ("", Personality::GraceInit),
