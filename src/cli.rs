@@ -18,7 +18,8 @@ use crate::log::LogFormat;
 use crate::rewrite::{parse_rewrite, Rewrite};
 use crate::signal::Signal;
 use crate::sys;
-use crate::timeline::TimelineConfig;
+use crate::timeline::{Drain, TimelineConfig};
+use crate::traffic::{parse_cidr, parse_port, Cidr};
 use crate::words::split_words;
 
 const USAGE: &str = "grace-init [OPTIONS] [--] COMMAND [ARGS]...";
@@ -110,6 +111,22 @@ struct Arguments {
     /// When the command exits on its own, give what it left behind this long after SIGTERM before SIGKILL
     #[arg(long, value_name = "DURATION", env = "GRACE_INIT_CLEANUP_TIMEOUT", default_value = "2s", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
     cleanup_timeout: Duration,
+
+    /// Adaptive hold: after --stop-delay, keep holding the stop signal until the command's ports saw no new connection and no data for DURATION
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_DRAIN_QUIET", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
+    drain_quiet: Option<Duration>,
+
+    /// Cap of the adaptive hold, counted from the stop signal [default: half of --grace-period minus --kill-margin, else 30s]
+    #[arg(long, value_name = "DURATION", env = "GRACE_INIT_DRAIN_MAX", value_parser = Utf8(parse_duration), allow_hyphen_values = true)]
+    drain_max: Option<Duration>,
+
+    /// TCP ports to watch during the adaptive hold [default: those the command's processes listen on]
+    #[arg(long, value_name = "PORT,...", env = "GRACE_INIT_DRAIN_PORTS", value_delimiter = ',', value_parser = Utf8(parse_port))]
+    drain_ports: Vec<u16>,
+
+    /// Connections from these addresses do not count as traffic (health probes, e.g. the node's address)
+    #[arg(long, value_name = "CIDR,...", env = "GRACE_INIT_DRAIN_IGNORE_FROM", value_delimiter = ',', value_parser = Utf8(parse_cidr))]
+    drain_ignore_from: Vec<Cidr>,
 
     /// Have the kernel send SIGNAL to grace-init when its parent dies (prctl PR_SET_PDEATHSIG)
     #[arg(long, value_name = "SIGNAL", env = "GRACE_INIT_PARENT_DEATH_SIGNAL", value_parser = Utf8(parse_signal), allow_hyphen_values = true)]
@@ -205,6 +222,36 @@ impl<P: TypedValueParser> TypedValueParser for Utf8<P> {
     }
 }
 
+/// The adaptive hold's cap must leave the command time to stop, like the stop delay, and
+/// cannot be shorter than the delay it extends.
+fn check_drain(
+    timeline: &TimelineConfig,
+    quiet: Duration,
+    max: Duration,
+    named: bool,
+) -> Result<(), String> {
+    if quiet.is_zero() {
+        return Err("--drain-quiet 0s: the quiet period must be longer than zero".to_string());
+    }
+    if max < timeline.stop_delay {
+        return Err(format!(
+            "--drain-max {} is shorter than --stop-delay {}: the adaptive hold comes after the delay",
+            Human(max),
+            Human(timeline.stop_delay)
+        ));
+    }
+    match (timeline.grace_period, timeline.kill_after()) {
+        (Some(grace), Some(kill_after)) if named && max >= kill_after => Err(format!(
+            "--drain-max {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the hold",
+            Human(max),
+            Human(grace),
+            Human(timeline.kill_margin),
+            Human(kill_after)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A second rule for a signal would never apply (the first wins), so it is a mistake.
 fn check_rewrites(rules: &[Rewrite]) -> Result<(), String> {
     for (index, rule) in rules.iter().enumerate() {
@@ -248,6 +295,10 @@ pub struct Config {
     pub warn_on_reap: bool,
     /// The exit code when the command cannot be started, if not the shell's 126/127.
     pub spawn_failure_code: Option<u8>,
+    /// The ports the adaptive hold watches (empty: the command's listening ports).
+    pub drain_ports: Vec<u16>,
+    /// Addresses whose connections are not traffic.
+    pub drain_ignore_from: Vec<Cidr>,
 }
 
 /// What parsing the command line ended in, other than a [`Config`].
@@ -295,6 +346,8 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
         new_session: false,
         warn_on_reap: false,
         spawn_failure_code: None,
+        drain_ports: Vec::new(),
+        drain_ignore_from: Vec::new(),
         timeline: TimelineConfig {
             stop_signal: Signal::TERM,
             stop_delay: Duration::ZERO,
@@ -302,6 +355,7 @@ fn plain_command(args: &[OsString]) -> Option<Config> {
             grace_period: None,
             kill_margin: Duration::from_secs(2),
             cleanup_timeout: Duration::from_secs(2),
+            drain: None,
         },
     })
 }
@@ -323,9 +377,17 @@ fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
         grace_period: arguments.grace_period,
         kill_margin: arguments.kill_margin,
         cleanup_timeout: arguments.cleanup_timeout,
+        drain: None,
     };
     check_stop_budget(&timeline, arguments.pre_stop_timeout).map_err(Exit::Usage)?;
     check_rewrites(&arguments.rewrites).map_err(Exit::Usage)?;
+    if let Some(quiet) = arguments.drain_quiet {
+        let max = arguments
+            .drain_max
+            .unwrap_or_else(|| default_pre_stop_timeout(&timeline).max(timeline.stop_delay));
+        check_drain(&timeline, quiet, max, arguments.drain_max.is_some()).map_err(Exit::Usage)?;
+        timeline.drain = Some(Drain { quiet, max });
+    }
     if arguments.pre_stop.is_some() {
         timeline.pre_stop_hook_timeout = Some(
             arguments
@@ -350,6 +412,8 @@ fn parse_with_clap(args: Vec<OsString>) -> Result<Config, Exit> {
         pre_stop_hook: arguments.pre_stop,
         timeline,
         parent_death_signal: arguments.parent_death_signal,
+        drain_ports: arguments.drain_ports,
+        drain_ignore_from: arguments.drain_ignore_from,
         new_session: false,
         warn_on_reap: false,
         spawn_failure_code: None,
@@ -542,6 +606,7 @@ mod tests {
                 grace_period: None,
                 kill_margin: Duration::from_secs(2),
                 cleanup_timeout: Duration::from_secs(2),
+                drain: None,
             }
         );
         assert!(config.pre_stop_hook.is_none());

@@ -22,6 +22,7 @@ mod spawn;
 mod supervisor;
 mod sys;
 mod timeline;
+mod traffic;
 mod words;
 
 /// The C entry point and its arguments; the test harness brings its own `main`.

@@ -119,6 +119,33 @@ pub fn others_in_own_group() -> bool {
             .any(|p| p.group == group && p.pid != me && !p.zombie)
 }
 
+/// The socket inodes held open by the processes in `scope` (`socket:[N]` links in
+/// `/proc/PID/fd`): how the listening sockets of the command's tree are told from a sidecar's.
+pub fn socket_inodes(scope: Scope) -> BTreeSet<u32> {
+    let me = sys::own_pid();
+    let mut inodes = BTreeSet::new();
+    if !proc_is_ours(me) {
+        return inodes;
+    }
+    for pid in live_processes_in(&read_process_table(), scope, me) {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let inode: Option<u32> = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|n| n.parse().ok());
+            inodes.extend(inode);
+        }
+    }
+    inodes
+}
+
 /// Whom [`signal_everything`] reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reached {

@@ -24,6 +24,10 @@ use crate::signal::Signal;
 use crate::spawn::{self, InheritedSignals};
 use crate::sys::{self, Pid, Reaped, SignalSet, TerminationMessage, Wake};
 use crate::timeline::{Action, Event, ForwardReason, KillReason, Timeline};
+use crate::traffic::TrafficWatch;
+
+/// How often traffic is sampled during an adaptive hold (and only then).
+const TRAFFIC_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Starts the command and supervises it until grace-init must exit; returns the exit code.
 /// `log_fd` is grace-init's own log descriptor, kept open when inherited ones are closed.
@@ -110,6 +114,7 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         took_terminal: take_terminal,
         forwarded_stop: None,
         report: ShutdownReport::default(),
+        traffic: None,
         hook: None,
         timeline,
     }
@@ -135,11 +140,12 @@ fn log_plan(config: &Config) {
         stop_delay = %Human(timeline.stop_delay),
         pre_stop = hook.as_deref().unwrap_or("none"),
         pre_stop_timeout = %timeline.pre_stop_hook_timeout.map_or("-".to_string(), |t| Human(t).to_string()),
+        drain = %timeline.drain.map_or("-".to_string(), |d| format!("quiet {} max {}", Human(d.quiet), Human(d.max))),
         kill_after_stop = %kill_after.map_or("never".to_string(), |k| Human(k).to_string()),
         cleanup_timeout = %Human(timeline.cleanup_timeout),
         "shutdown plan"
     );
-    let holds = !timeline.stop_delay.is_zero() || hook.is_some();
+    let holds = !timeline.stop_delay.is_zero() || hook.is_some() || timeline.drain.is_some();
     if holds && timeline.grace_period.is_none() {
         warn!(
             stop_delay = %Human(timeline.stop_delay),
@@ -219,6 +225,8 @@ struct Supervisor {
     forwarded_stop: Option<Signal>,
     /// What happened, for the termination-message file.
     report: ShutdownReport,
+    /// The traffic watch of an adaptive hold, while it runs.
+    traffic: Option<TrafficWatch>,
     /// The running pre-stop hook and when it started.
     hook: Option<(Pid, Duration)>,
     timeline: Timeline,
@@ -234,10 +242,15 @@ impl Supervisor {
         let mut events = VecDeque::with_capacity(8);
         let mut actions = Vec::with_capacity(4);
         loop {
-            let timeout = self
+            let mut timeout = self
                 .timeline
                 .next_deadline()
                 .map(|deadline| deadline.saturating_sub(self.now()));
+            if self.traffic.is_some() {
+                timeout = Some(
+                    timeout.map_or(TRAFFIC_SAMPLE_INTERVAL, |t| t.min(TRAFFIC_SAMPLE_INTERVAL)),
+                );
+            }
             match sys::wait_for_signal(SignalSet::ALL, timeout) {
                 Wake::Signal(received) if received.signal == Signal::CHLD => {
                     self.reap_children(&mut events)
@@ -262,6 +275,7 @@ impl Supervisor {
                 }
                 Wake::Timeout => {}
             }
+            self.sample_traffic(&mut events);
             // Deadlines are checked on every wake-up, so a flood of signals cannot hold them off.
             if self
                 .timeline
@@ -349,6 +363,61 @@ impl Supervisor {
 
     /// The `since_stop=` field of the timeline's log lines: time since the stop signal arrived,
     /// recorded only once a stop is under way.
+    /// During an adaptive hold: feeds what the traffic watch sees to the timeline.
+    fn sample_traffic(&mut self, events: &mut VecDeque<Event>) {
+        if !self.timeline.watching_traffic() {
+            self.traffic = None;
+            return;
+        }
+        let Some(watch) = self.traffic.as_mut() else {
+            return;
+        };
+        match watch.sample() {
+            Ok(Some(ago)) => {
+                let at = self.start.elapsed().saturating_sub(ago);
+                debug!(ago = %Human(ago), "traffic seen");
+                events.push_back(Event::TrafficSeen(at));
+            }
+            Ok(None) => {}
+            Err(errno) => {
+                warn!(
+                    error = errno.desc(),
+                    "cannot sample traffic any more: the hold ends after the quiet period"
+                );
+                self.traffic = None;
+            }
+        }
+    }
+
+    /// Starts watching traffic for an adaptive hold.
+    fn start_traffic_watch(&mut self) {
+        let Some(drain) = self.config.timeline.drain else {
+            return;
+        };
+        match TrafficWatch::start(
+            self.scope,
+            &self.config.drain_ports,
+            &self.config.drain_ignore_from,
+        ) {
+            Ok(watch) if watch.ports().is_empty() => warn!(
+                "adaptive hold: the command listens on no TCP port (give --drain-ports); the hold ends after the quiet period"
+            ),
+            Ok(watch) => {
+                info!(
+                    ports = ?watch.ports(),
+                    quiet = %Human(drain.quiet),
+                    max = %Human(drain.max),
+                    "adaptive hold: watching the command's ports for traffic"
+                );
+                self.traffic = Some(watch);
+            }
+            Err(errno) => warn!(
+                error = errno.desc(),
+                "adaptive hold: cannot watch traffic (sock_diag); the hold ends after the quiet period"
+            ),
+        }
+    }
+
     /// Notes a step of the shutdown for the report.
     fn note(&mut self, step: fmt::Arguments<'_>) {
         let now = self.now();
@@ -377,6 +446,7 @@ impl Supervisor {
                     pre_stop_hook = self.config.pre_stop_hook.is_some(),
                     "stop signal received: holding it back for the stop delay"
                 );
+                self.start_traffic_watch();
                 self.note(format_args!(
                     "{signal} received {} after start: held back for the stop delay of {delay}",
                     Human(self.now())
@@ -553,6 +623,42 @@ impl Supervisor {
                 );
                 self.note(format_args!(
                     "hold cut short by a second signal: forwarded {shown} to {to}"
+                ));
+            }
+            (Ok(()), ForwardReason::DrainQuiet { last_traffic }) => {
+                let quiet = self
+                    .config
+                    .timeline
+                    .drain
+                    .map_or(Duration::ZERO, |d| d.quiet);
+                info!(
+                    signal = %shown,
+                    %to,
+                    since_stop,
+                    traffic_last_seen = %Human(last_traffic),
+                    "adaptive hold over: no traffic for {}, forwarded",
+                    Human(quiet)
+                );
+                self.note(format_args!(
+                    "adaptive hold over (traffic last seen at +{}, then quiet for {}): forwarded {shown} to {to}",
+                    Human(last_traffic),
+                    Human(quiet)
+                ));
+            }
+            (Ok(()), ForwardReason::DrainCapReached { last_traffic }) => {
+                let max = self.config.timeline.drain.map_or(Duration::ZERO, |d| d.max);
+                info!(
+                    signal = %shown,
+                    %to,
+                    since_stop,
+                    traffic_last_seen = %Human(last_traffic),
+                    "adaptive hold cut at its cap of {}: traffic kept coming; forwarded",
+                    Human(max)
+                );
+                self.note(format_args!(
+                    "adaptive hold cut at --drain-max {} (traffic last seen at +{}): forwarded {shown} to {to}",
+                    Human(max),
+                    Human(last_traffic)
                 ));
             }
             (Err(Errno::ESRCH), _) => debug!(signal = %shown, %to, "not forwarded: nobody left"),

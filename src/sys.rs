@@ -13,7 +13,9 @@ use nix::errno::Errno;
 use crate::signal::Signal;
 
 mod fork_exec;
+mod sock_diag;
 pub use fork_exec::{fork_exec, ExecPlan, SpawnFailure, SpawnStep};
+pub use sock_diag::{tcp_sockets, TcpSocket, TCP_LISTEN};
 
 /// The number of one existing process (always > 0), so that `kill(0)` or `kill(-1)` cannot be
 /// reached by accident through a zero or negative value: signalling everything has its own

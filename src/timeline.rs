@@ -42,6 +42,16 @@ pub struct TimelineConfig {
     pub kill_margin: Duration,
     /// How long leftovers get between SIGTERM and SIGKILL once the command has exited.
     pub cleanup_timeout: Duration,
+    /// The adaptive hold (`--drain-quiet`): after the stop delay, keep holding until the
+    /// command's ports were quiet this long, but no longer than the cap after the stop signal.
+    pub drain: Option<Drain>,
+}
+
+/// `--drain-quiet` and `--drain-max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drain {
+    pub quiet: Duration,
+    pub max: Duration,
 }
 
 impl TimelineConfig {
@@ -65,6 +75,8 @@ pub enum Event {
     },
     /// The pre-stop hook has been reaped, or could not be started.
     HookExited,
+    /// Traffic reached the command's ports at this moment (during an adaptive hold).
+    TrafficSeen(Duration),
     /// Every child has been reaped and none is left.
     NothingLeft,
     /// Time passed: the supervisor woke up at or after [`Timeline::next_deadline`].
@@ -82,6 +94,11 @@ pub enum ForwardReason {
     StopDelayOver,
     /// The stop signal, early: a second stop signal or SIGINT arrived during the delay.
     StopDelayCut,
+    /// The stop signal, after the adaptive hold: no traffic since `last_traffic` (time since
+    /// the stop signal) for the quiet period.
+    DrainQuiet { last_traffic: Duration },
+    /// The stop signal, after the adaptive hold: its cap was reached while traffic went on.
+    DrainCapReached { last_traffic: Duration },
 }
 
 /// Why grace-init kills everything it is responsible for.
@@ -132,6 +149,8 @@ enum State {
         stopped_at: Duration,
         until: Duration,
         hook_running: bool,
+        /// When traffic was last seen (the stop signal, until some is).
+        last_traffic: Duration,
     },
     /// The stop signal was passed on at `forwarded_at`; waiting for the command to exit.
     Stopping {
@@ -193,11 +212,12 @@ impl Timeline {
                 stopped_at,
                 until,
                 hook_running,
+                last_traffic,
             } => {
                 // While the hook runs, the delay ending changes nothing; its timeout does.
                 let hold_end = match self.hook_deadline(stopped_at) {
                     Some(hook_deadline) if hook_running => hook_deadline,
-                    _ => until,
+                    _ => until.max(self.drain_end(stopped_at, last_traffic).unwrap_or(until)),
                 };
                 let kill = self.kill_deadline(stopped_at);
                 Some(kill.map_or(hold_end, |kill| kill.min(hold_end)))
@@ -227,6 +247,20 @@ impl Timeline {
             .map(|after| stopped_at.saturating_add(after))
     }
 
+    /// Whether the supervisor should sample traffic: an adaptive hold is under way.
+    pub fn watching_traffic(&self) -> bool {
+        matches!(self.state, State::Holding { .. }) && self.config.drain.is_some()
+    }
+
+    /// When the adaptive hold ends if no more traffic comes: quiet reached, or the cap.
+    fn drain_end(&self, stopped_at: Duration, last_traffic: Duration) -> Option<Duration> {
+        self.config.drain.map(|drain| {
+            last_traffic
+                .saturating_add(drain.quiet)
+                .min(stopped_at.saturating_add(drain.max))
+        })
+    }
+
     fn hook_deadline(&self, stopped_at: Duration) -> Option<Duration> {
         self.config
             .pre_stop_hook_timeout
@@ -245,7 +279,8 @@ impl Timeline {
 
             (State::Running, Event::Signal(signal)) if signal == stop => {
                 let has_hook = self.config.pre_stop_hook_timeout.is_some();
-                if self.config.stop_delay.is_zero() && !has_hook {
+                let holds = !self.config.stop_delay.is_zero() || self.config.drain.is_some();
+                if !holds && !has_hook {
                     actions.push(Action::Forward(stop, ForwardReason::StopSignal));
                     return State::Stopping {
                         stopped_at: now,
@@ -261,6 +296,7 @@ impl Timeline {
                     stopped_at: now,
                     until,
                     hook_running: has_hook,
+                    last_traffic: now,
                 }
             }
             (
@@ -281,6 +317,7 @@ impl Timeline {
                     stopped_at,
                     until,
                     hook_running,
+                    last_traffic,
                 },
                 event,
             ) => {
@@ -295,6 +332,10 @@ impl Timeline {
                 if self.deadline_passed(stopped_at, now) {
                     return self.kill(stopped_at, None, now, actions);
                 }
+                let last_traffic = match event {
+                    Event::TrafficSeen(at) => last_traffic.max(at.min(now)),
+                    _ => last_traffic,
+                };
                 let mut hook_running = hook_running && event != Event::HookExited;
                 if hook_running && self.hook_deadline(stopped_at).is_some_and(|at| now >= at) {
                     actions.push(Action::KillPreStopHook);
@@ -314,10 +355,28 @@ impl Timeline {
                             stopped_at,
                             until,
                             hook_running,
+                            last_traffic,
                         }
                     }
-                    _ if !hook_running && now >= until => {
-                        actions.push(Action::Forward(stop, ForwardReason::StopDelayOver));
+                    _ if !hook_running
+                        && now >= until
+                        && self
+                            .drain_end(stopped_at, last_traffic)
+                            .is_none_or(|end| now >= end) =>
+                    {
+                        let since_stop = last_traffic.saturating_sub(stopped_at);
+                        let reason = match self.config.drain {
+                            None => ForwardReason::StopDelayOver,
+                            Some(drain) if now >= stopped_at.saturating_add(drain.max) => {
+                                ForwardReason::DrainCapReached {
+                                    last_traffic: since_stop,
+                                }
+                            }
+                            Some(_) => ForwardReason::DrainQuiet {
+                                last_traffic: since_stop,
+                            },
+                        };
+                        actions.push(Action::Forward(stop, reason));
                         State::Stopping {
                             stopped_at,
                             forwarded_at: now,
@@ -327,6 +386,7 @@ impl Timeline {
                         stopped_at,
                         until,
                         hook_running,
+                        last_traffic,
                     },
                 }
             }
@@ -496,6 +556,7 @@ mod tests {
             grace_period: None,
             kill_margin: secs(2),
             cleanup_timeout: secs(2),
+            drain: None,
         }
     }
 
@@ -682,6 +743,134 @@ mod tests {
             t.handle(Event::HookExited, secs(2)),
             forward(Signal::TERM, ForwardReason::StopDelayOver)
         );
+    }
+
+    fn adaptive(delay: u64, quiet: u64, max: u64) -> TimelineConfig {
+        TimelineConfig {
+            drain: Some(Drain {
+                quiet: secs(quiet),
+                max: secs(max),
+            }),
+            ..with_delay(secs(delay))
+        }
+    }
+
+    #[test]
+    fn adaptive_hold_ends_once_traffic_was_quiet_for_the_quiet_period() {
+        let mut t = Timeline::new(adaptive(1, 2, 20));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::TERM), secs(10)),
+            vec![Action::HoldStop { until: secs(11) }]
+        );
+        assert!(t.watching_traffic());
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(12)),
+            "delay, then 2s of quiet from the stop"
+        );
+        assert_eq!(t.handle(Event::TrafficSeen(secs(11)), ms(11_100)), vec![]);
+        assert_eq!(t.next_deadline(), Some(secs(13)));
+        assert_eq!(t.handle(Event::TrafficSeen(ms(12_500)), ms(12_600)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(13)),
+            vec![],
+            "traffic resumed: not yet"
+        );
+        assert_eq!(t.next_deadline(), Some(ms(14_500)));
+        assert_eq!(
+            t.handle(Event::Tick, ms(14_500)),
+            forward(
+                Signal::TERM,
+                ForwardReason::DrainQuiet {
+                    last_traffic: ms(2_500)
+                }
+            )
+        );
+        assert!(!t.watching_traffic());
+    }
+
+    #[test]
+    fn adaptive_hold_never_ends_before_the_stop_delay() {
+        let mut t = Timeline::new(adaptive(5, 1, 20));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(t.next_deadline(), Some(secs(5)));
+        assert_eq!(t.handle(Event::Tick, secs(1)), vec![]);
+        assert_eq!(
+            t.handle(Event::Tick, secs(5)),
+            forward(
+                Signal::TERM,
+                ForwardReason::DrainQuiet {
+                    last_traffic: secs(0)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn adaptive_hold_is_cut_at_its_cap_while_traffic_goes_on() {
+        let mut t = Timeline::new(adaptive(0, 2, 6));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        for at in 1..6 {
+            assert_eq!(t.handle(Event::TrafficSeen(secs(at)), secs(at)), vec![]);
+        }
+        assert_eq!(t.next_deadline(), Some(secs(6)), "the cap, not 5s + 2s");
+        assert_eq!(
+            t.handle(Event::Tick, secs(6)),
+            forward(
+                Signal::TERM,
+                ForwardReason::DrainCapReached {
+                    last_traffic: secs(5)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_second_stop_signal_ends_the_adaptive_hold_at_once() {
+        let mut t = Timeline::new(adaptive(1, 2, 20));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        t.handle(Event::TrafficSeen(secs(3)), secs(3));
+        assert_eq!(
+            t.handle(Event::Signal(Signal::INT), ms(3_100)),
+            forward(Signal::TERM, ForwardReason::StopDelayCut)
+        );
+    }
+
+    #[test]
+    fn the_adaptive_hold_waits_for_the_hook_too() {
+        let mut t = Timeline::new(TimelineConfig {
+            pre_stop_hook_timeout: Some(secs(10)),
+            ..adaptive(0, 1, 20)
+        });
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        assert_eq!(
+            t.handle(Event::Tick, secs(2)),
+            vec![],
+            "the hook still runs"
+        );
+        assert_eq!(
+            t.handle(Event::HookExited, secs(3)),
+            forward(
+                Signal::TERM,
+                ForwardReason::DrainQuiet {
+                    last_traffic: secs(0)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn traffic_reported_for_the_future_or_before_the_stop_changes_nothing_wrong() {
+        let mut t = Timeline::new(adaptive(0, 2, 20));
+        t.handle(Event::Signal(Signal::TERM), secs(10));
+        t.handle(Event::TrafficSeen(secs(5)), secs(10));
+        assert_eq!(
+            t.next_deadline(),
+            Some(secs(12)),
+            "traffic before the stop is old news"
+        );
+        t.handle(Event::TrafficSeen(secs(99)), secs(11));
+        assert_eq!(t.next_deadline(), Some(secs(13)), "never later than now");
     }
 
     #[test]
@@ -1031,6 +1220,7 @@ mod properties {
         CommandExits { code: u8, others_left: bool },
         HookExits,
         EverythingReaped,
+        Traffic,
     }
 
     fn happening() -> impl Strategy<Value = Happening> {
@@ -1046,6 +1236,7 @@ mod properties {
                 .prop_map(|(code, others_left)| Happening::CommandExits { code, others_left }),
             1 => Just(Happening::HookExits),
             1 => Just(Happening::EverythingReaped),
+            2 => Just(Happening::Traffic),
         ]
     }
 
@@ -1076,6 +1267,13 @@ mod properties {
                         grace_period,
                         kill_margin,
                         cleanup_timeout: ms(cleanup),
+                        // The command line's rule: the cap fits like the delay, and is not
+                        // shorter than it.
+                        drain: (cleanup % 2 == 0).then(|| Drain {
+                            quiet: ms(cleanup / 4 + 1),
+                            max: kill_after
+                                .map_or(ms(delay + 5_000), |k| ms(delay) + (k - ms(delay)) / 2),
+                        }),
                     })
                 },
             )
@@ -1140,6 +1338,7 @@ mod properties {
             now = target;
             let event = match what {
                 Happening::Signal(signal) => Event::Signal(*signal),
+                Happening::Traffic => Event::TrafficSeen(now),
                 Happening::CommandExits { code, others_left }
                     if driver.record.command_exit.is_none() =>
                 {
