@@ -362,7 +362,7 @@ impl Timeline {
                         && now >= until
                         && self
                             .drain_end(stopped_at, last_traffic)
-                            .is_none_or(|end| now >= end) =>
+                            .map_or(true, |end| now >= end) =>
                     {
                         let since_stop = last_traffic.saturating_sub(stopped_at);
                         let reason = match self.config.drain {
@@ -1259,8 +1259,8 @@ mod properties {
                         None => (None, ms(2_000)),
                     };
                     let kill_after = grace_period.map(|g| g - kill_margin);
-                    let fits = |d: u64| kill_after.is_none_or(|k| ms(d) < k);
-                    (fits(delay) && hook.is_none_or(fits)).then(|| TimelineConfig {
+                    let fits = |d: u64| kill_after.map_or(true, |k| ms(d) < k);
+                    (fits(delay) && hook.map_or(true, fits)).then(|| TimelineConfig {
                         stop_signal: Signal::TERM,
                         stop_delay: ms(delay),
                         pre_stop_hook_timeout: hook.map(ms),
