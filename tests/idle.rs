@@ -46,7 +46,8 @@ fn idle(mode: Mode) {
 }
 both_modes!(idle_init_never_wakes_up, idle);
 
-/// A configured timeline (delay, grace period) schedules nothing until a stop begins.
+/// A configured timeline (delay, grace period, adaptive hold) schedules nothing, and samples no
+/// traffic, until a stop begins.
 fn idle_configured(mode: Mode) {
     let dir = TestDir::new("idle-timeline");
     let args = [
@@ -55,6 +56,8 @@ fn idle_configured(mode: Mode) {
         "--grace-period",
         "30s",
         "--cleanup-timeout",
+        "1s",
+        "--drain-quiet",
         "1s",
     ];
     let woke = wake_ups_while_idle(mode, &dir, &args);
