@@ -1366,3 +1366,53 @@ fn podman_run_init_with_grace_init_as_init_path_adds_the_stop_delay() {
     run.extend_from_slice(&[&testkit, "/bin/sh", "-c", "exit 7"]);
     assert_eq!(podman(&run).status.code(), Some(7));
 }
+
+// ---------------------------------------------------------------------------------------------
+// the adaptive hold in a container: busybox httpd (a new connection per request), `docker stop`
+
+#[test]
+fn adaptive_hold_in_a_container_lasts_while_requests_come_then_one_quiet_period() {
+    if !setup() {
+        return;
+    }
+    let c = Container::run(
+        "adaptive-hold",
+        &[
+            "-e",
+            "GRACE_INIT_STOP_DELAY=500ms",
+            "-e",
+            "GRACE_INIT_DRAIN_QUIET=1s",
+            "-e",
+            "GRACE_INIT_GRACE_PERIOD=20s",
+            "-e",
+            "GRACE_INIT_VERBOSE=1",
+            &image(TESTKIT),
+            "/bin/sh",
+            "-c",
+            "mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
+        ],
+    );
+    let addr = format!("{}:8080", c.ip());
+    wait_for_http(&addr, Duration::from_secs(10));
+    let started = Instant::now();
+    let mut stop = c.stop_in_background(30);
+    let mut last = Duration::ZERO;
+    while started.elapsed() < Duration::from_millis(2500) {
+        thread::sleep(Duration::from_millis(200));
+        http_get(&addr, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("a request during the hold failed: {e}\n{}", c.logs()));
+        last = started.elapsed();
+    }
+    assert!(stop.wait().unwrap().success());
+    let took = started.elapsed();
+    let logs = c.logs();
+    assert!(
+        logs.contains("adaptive hold over: no traffic for 1s"),
+        "{logs}"
+    );
+    assert!(
+        took >= last + Duration::from_millis(800) && took <= last + Duration::from_secs(4),
+        "stopped {:?} after the last request, not about the 1s quiet period:\n{logs}",
+        took - last
+    );
+}
