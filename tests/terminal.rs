@@ -4,65 +4,14 @@
 mod common;
 
 use common::*;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-struct Pty {
-    master: OwnedFd,
-    seen: String,
-}
-
-impl Pty {
-    fn write(&self, s: &str) {
-        let n = unsafe { libc::write(self.master.as_raw_fd(), s.as_ptr() as *const _, s.len()) };
-        assert_eq!(n as usize, s.len(), "write to pty master");
-    }
-    /// Read until `needle` appears in the output seen so far (from `from` on).
-    fn expect(&mut self, needle: &str, timeout: Duration, init: &Init) {
-        let start = Instant::now();
-        loop {
-            if self.seen.contains(needle) {
-                return;
-            }
-            let left = timeout.saturating_sub(start.elapsed());
-            assert!(
-                !left.is_zero(),
-                "`{needle}` not shown on the terminal within {timeout:?}; screen:\n{}\nstderr:\n{}",
-                self.seen,
-                init.stderr()
-            );
-            let mut pfd = libc::pollfd {
-                fd: self.master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(200) as i32) };
-            if r > 0 {
-                let mut buf = [0u8; 4096];
-                let n = unsafe {
-                    libc::read(
-                        self.master.as_raw_fd(),
-                        buf.as_mut_ptr() as *mut _,
-                        buf.len(),
-                    )
-                };
-                if n > 0 {
-                    self.seen
-                        .push_str(&String::from_utf8_lossy(&buf[..n as usize]));
-                } else {
-                    sleep_ms(20); // EIO once every slave fd is closed
-                }
-            }
-        }
-    }
-}
+use std::time::Duration;
 
 fn interactive_shell(mode: Mode) {
     let dir = TestDir::new("pty");
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave = pty.slave;
+    let (mut t, slave) = Pty::open();
     let stdin = slave.try_clone().unwrap();
     let stdout = slave.try_clone().unwrap();
     let stderr = slave.try_clone().unwrap();
@@ -91,13 +40,9 @@ fn interactive_shell(mode: Mode) {
         }
     });
     drop(slave);
-    let mut t = Pty {
-        master: pty.master,
-        seen: String::new(),
-    };
 
     t.write("echo hi-$((1+2))\n");
-    t.expect("hi-3", Duration::from_secs(20), &init);
+    t.expect("hi-3", Duration::from_secs(20), || init.stderr());
 
     // grace-init's child (the shell) is the terminal's foreground process group.
     let sh = init.child_pid();
@@ -124,7 +69,7 @@ fn interactive_shell(mode: Mode) {
     sleep_ms(200);
     t.write("\x03");
     t.write("echo alive-$((2+2))\n");
-    t.expect("alive-4", Duration::from_secs(10), &init);
+    t.expect("alive-4", Duration::from_secs(10), || init.stderr());
     assert!(alive(sh), "shell died on Ctrl-C");
 
     t.write("exit 3\n");
