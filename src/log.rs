@@ -102,7 +102,7 @@ fn write_to_stderr(line: &[u8]) {
 /// `line` with every control character but its final newline escaped (`\n`, `\r`, `\x1b`,
 /// ...), so that no value in it (a command name, a path) can end the line early, forge another
 /// one, or send escape sequences to a terminal. Borrowed when there is nothing to escape.
-fn escape_control_characters(line: &[u8]) -> Cow<'_, [u8]> {
+pub fn escape_control_characters(line: &[u8]) -> Cow<'_, [u8]> {
     let body = line.strip_suffix(b"\n").unwrap_or(line);
     let is_control = |b: &u8| *b < 0x20 && *b != b'\t' || *b == 0x7f;
     if !body.iter().any(is_control) {

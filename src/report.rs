@@ -41,6 +41,12 @@ impl ShutdownReport {
             Some(since) => write!(line, "+{} {step}", Human(since)),
             None => write!(line, "at {} after start: {step}", Human(uptime)),
         };
+        // A value in the step (a command name) must not start a line of its own or reach the
+        // operator's terminal as an escape sequence.
+        let line = match crate::log::escape_control_characters(line.as_bytes()) {
+            std::borrow::Cow::Owned(escaped) => String::from_utf8_lossy(&escaped).into_owned(),
+            std::borrow::Cow::Borrowed(_) => line,
+        };
         self.steps.push(line);
     }
 
@@ -60,10 +66,17 @@ impl ShutdownReport {
             return text;
         }
         // Keep the start and the end, which say what began the stop and how it ended.
-        let tail_start = floor_char_boundary(&text, text.len() - MAX_TERMINATION_MESSAGE / 2);
+        let tail_start = ceil_char_boundary(&text, text.len() - MAX_TERMINATION_MESSAGE / 2);
         let head_end = floor_char_boundary(&text, MAX_TERMINATION_MESSAGE / 2 - 8);
         format!("{}\n[...]\n{}", &text[..head_end], &text[tail_start..])
     }
+}
+
+fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index += 1;
+    }
+    index
 }
 
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
@@ -101,6 +114,23 @@ mod tests {
     }
 
     #[test]
+    fn a_value_with_newlines_or_escapes_cannot_forge_a_line() {
+        let mut report = ShutdownReport::default();
+        report.note(
+            None,
+            secs(1),
+            format_args!("cannot run 'app\nexit code 0\n\x1b[2J'"),
+        );
+        let text = report.render(127);
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("exit code")).count(),
+            1,
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text}");
+    }
+
+    #[test]
     fn without_a_stop_the_time_since_start_is_shown() {
         let mut report = ShutdownReport::default();
         report.note(None, secs(90), format_args!("command exited with 3"));
@@ -112,7 +142,7 @@ mod tests {
     #[test]
     fn the_message_never_exceeds_what_the_kubelet_reads_and_keeps_both_ends() {
         let mut report = ShutdownReport::default();
-        let long = "é".repeat(700);
+        let long = format!("a{}", "😀".repeat(700));
         for _ in 0..40 {
             report.note(Some(secs(1)), secs(1), format_args!("{long}"));
         }

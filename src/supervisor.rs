@@ -51,8 +51,11 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
         .pre_stop_hook
         .as_ref()
         .and_then(|_| std::env::current_dir().ok());
-    // In a pipeline (`grace-init app | less`) the foreground belongs to the whole job.
-    let take_terminal = sys::holds_terminal_foreground() && !processes::others_in_own_group();
+    // In a pipeline (`grace-init app | less`) the foreground belongs to the whole job. A command
+    // in a new session (dumb-init's mode) takes the terminal as its controlling terminal instead.
+    let take_terminal = !config.new_session
+        && sys::holds_terminal_foreground()
+        && !processes::others_in_own_group();
     log_plan(&config);
     if let Some(signal) = config.parent_death_signal {
         if let Err(errno) = sys::set_parent_death_signal(signal) {
@@ -77,9 +80,10 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
                 give_terminal_back_from(failed);
             }
             log::print_fatal(format_args!("{error}"));
-            let code = config
-                .spawn_failure_code
-                .unwrap_or_else(|| remap_exit_code(error.exit_code(), &config.exit_remaps));
+            let code = remap_exit_code(
+                config.spawn_failure_code.unwrap_or(error.exit_code()),
+                &config.exit_remaps,
+            );
             let mut report = ShutdownReport::default();
             report.note(None, start.elapsed(), format_args!("{error}"));
             write_report(&config, &report, code);
@@ -132,7 +136,10 @@ fn log_plan(config: &Config) {
         Some(signal) => signal.to_string(),
         None => "nothing (dropped by --rewrite)".to_string(),
     };
-    let hook = config.pre_stop_hook.as_ref().map(|hook| hook.0.join(" "));
+    let hook = config
+        .pre_stop_hook
+        .as_ref()
+        .map(|hook| shell_quoted(&hook.0));
     let kill_after = timeline.kill_after();
     info!(
         stop_signal = %timeline.stop_signal,
@@ -145,6 +152,12 @@ fn log_plan(config: &Config) {
         cleanup_timeout = %Human(timeline.cleanup_timeout),
         "shutdown plan"
     );
+    if rewrite_signal(timeline.stop_signal, &config.rewrites).is_none() {
+        warn!(
+            stop_signal = %timeline.stop_signal,
+            "--rewrite drops the stop signal: the command is never asked to stop, only killed at the deadline"
+        );
+    }
     let holds = !timeline.stop_delay.is_zero() || hook.is_some() || timeline.drain.is_some();
     if holds && timeline.grace_period.is_none() {
         warn!(
@@ -158,6 +171,23 @@ fn log_plan(config: &Config) {
             "a kill margin under 1s leaves the runtime's SIGKILL little room to come after grace-init's own kill and its report"
         );
     }
+}
+
+/// Words as a shell would need them written: `sh -c 'echo hook; exit 3'`.
+fn shell_quoted(words: &[String]) -> String {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c))
+    };
+    words
+        .iter()
+        .map(|w| match plain(w) {
+            true => w.clone(),
+            false => format!("'{}'", w.replace('\'', "'\\''")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes the shutdown report to the termination-message file, if there is one to write.
@@ -587,9 +617,14 @@ impl Supervisor {
                 return;
             }
         };
-        if result.is_ok() && self.config.new_session && signal.is_job_control_stop() {
+        if result.is_ok()
+            && self.config.new_session
+            && signal.is_job_control_stop()
+            && sys::parent_does_job_control()
+        {
             // dumb-init's mode: the command's group got SIGSTOP; grace-init stops as well, as a
-            // job would, until SIGCONT (which it then forwards).
+            // job would, until SIGCONT (which it then forwards). Only under a job-control shell:
+            // elsewhere nobody would continue grace-init, and its deadlines would freeze.
             debug!(%signal, "stopping grace-init too, until SIGCONT");
             sys::stop_self();
         }

@@ -562,6 +562,14 @@ pub fn write_termination_message(path: &std::path::Path, text: &[u8]) -> Termina
     else {
         return TerminationMessage::Missing;
     };
+    // Looked at before it is opened: opening a FIFO or a device for writing has effects of its
+    // own (a reader sees EOF when it is closed; a watchdog arms).
+    match std::fs::metadata(path) {
+        Err(_) => return TerminationMessage::Missing,
+        Ok(metadata) if !metadata.is_file() => return TerminationMessage::NotAFile,
+        Ok(metadata) if metadata.len() != 0 => return TerminationMessage::NotEmpty,
+        Ok(_) => {}
+    }
     let flags =
         libc::O_WRONLY | libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
     // SAFETY: a valid NUL-terminated path; without O_CREAT no mode is needed.

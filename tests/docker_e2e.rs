@@ -1104,9 +1104,13 @@ fn docker_run_init_with_grace_init_as_init_path_adds_the_stop_delay() {
         return;
     }
     let daemon = InitPathDaemon::start();
-    let info = daemon.docker(&["info"]);
+    // dockerd ran `docker-init --version` and read tini's line: the commit part is ours.
+    let info = daemon.docker(&["info", "--format", "{{.InitBinary}} {{.InitCommit.ID}}"]);
     let info_text = String::from_utf8_lossy(&info.stdout);
-    assert!(info_text.contains("docker-init"), "{info_text}");
+    assert!(
+        info_text.trim().ends_with("docker-init grace-init"),
+        "docker info: {info_text}"
+    );
     assert!(
         !daemon.log().contains("failed to parse"),
         "dockerd could not parse the init version:\n{}",

@@ -70,7 +70,7 @@ fn usr1_reaches(mode: Mode, name: &str, options: &[&str], env: &[(&str, &str)]) 
         .is_some();
     let grand = rec
         .grand()
-        .wait_sig(libc::SIGUSR1, Duration::from_secs(1))
+        .wait_sig(libc::SIGUSR1, Duration::from_secs(2))
         .is_some();
     init.signal(libc::SIGUSR2);
     let _ = init.wait(T);
@@ -270,7 +270,11 @@ fn dumb_init_suspends(mode: Mode) {
     let rec = Rec::new(&dir, "rec");
     let mut args = vec!["--".to_string()];
     args.extend(recorder(&rec));
-    let mut init = start_as(mode, &dir, "dumb-init", &args, &[]);
+    // As a job-control shell starts a job: in a process group of its own, in the test's
+    // session, so that grace-init's parent could continue it.
+    let mut init = Init::start_with(mode, &dir, &as_peer("dumb-init"), &args, |c| {
+        std::os::unix::process::CommandExt::process_group(c, 0);
+    });
     rec.wait_ready(T);
     let child = init.child_pid();
     let gi = init.pid();
@@ -350,6 +354,19 @@ fn tini_w_warns_when_an_orphan_is_reaped_and_v_logs_more() {
     assert!(verbose.contains("INFO"), "{verbose}");
     let (_, _, verbose) = run_as("tini", &["true"], &[("TINI_VERBOSITY", "2")]);
     assert!(verbose.contains("INFO"), "{verbose}");
+    // TINI_VERBOSITY=0 and GRACE_INIT_QUIET: errors only (a missing named report file warns).
+    let warns = [("GRACE_INIT_TERMINATION_LOG", "/nonexistent/file")];
+    let (_, _, loud) = run_as("tini", &["true"], &warns);
+    assert!(loud.contains("WARN"), "{loud}");
+    for quiet in [("TINI_VERBOSITY", "0"), ("GRACE_INIT_QUIET", "1")] {
+        let (_, _, err) = run_as("tini", &["true"], &[warns[0], quiet]);
+        assert!(!err.contains("WARN"), "{quiet:?}: {err}");
+    }
+    // tini reads TINI_VERBOSITY with atoi: nothing it cannot read stops the container.
+    for odd in ["", "abc", "3x"] {
+        let (exit, _, err) = run_as("tini", &["true"], &[("TINI_VERBOSITY", odd)]);
+        assert_eq!(exit.code, Some(0), "TINI_VERBOSITY={odd:?}: {err}");
+    }
 }
 
 #[test]
@@ -359,8 +376,10 @@ fn parent_death_signal_reaches_grace_init_when_its_parent_dies() {
     // A parent shell starts grace-init (as tini, -p SIGUSR1) and exits; grace-init forwards the
     // SIGUSR1 it then gets to the command, which exits 0 on it.
     let script = format!(
-        "(exec -a tini \"$0\" -p SIGUSR1 -- {} record {} --exit-on 10 --exit-code 0) & sleep 1",
+        "(exec -a tini \"$0\" -p SIGUSR1 -- {} record {} --exit-on 10 --exit-code 0) & \
+         while [ ! -e {}.ready ]; do sleep 0.05; done",
         probe(),
+        rec.arg(),
         rec.arg()
     );
     let status = Command::new("bash")
@@ -376,8 +395,10 @@ fn parent_death_signal_reaches_grace_init_when_its_parent_dies() {
     // The same with grace-init's own option.
     let rec = Rec::new(&dir, "rec2");
     let script = format!(
-        "(\"$0\" --parent-death-signal USR1 {} record {} --exit-on 10 --exit-code 0) & sleep 1",
+        "(\"$0\" --parent-death-signal USR1 {} record {} --exit-on 10 --exit-code 0) & \
+         while [ ! -e {}.ready ]; do sleep 0.05; done",
         probe(),
+        rec.arg(),
         rec.arg()
     );
     let status = Command::new("bash")
@@ -442,4 +463,32 @@ fn dumb_init_gives_the_command_the_terminal_as_its_controlling_terminal() {
     pty.write("\x03");
     pty.expect("caught-int", T, || init.stderr());
     assert_eq!(init.wait_code(T), 5, "{}", init.stderr());
+}
+
+/// Not under a job-control shell (here: in the test's own process group, as a service manager or
+/// `kubectl exec` would start it), grace-init as dumb-init stops the command's group on TSTP but
+/// not itself: nobody would ever continue it, and its deadlines would freeze.
+#[test]
+fn dumb_init_without_a_job_control_parent_stops_only_the_group() {
+    let dir = TestDir::new("peer-tstp-alone");
+    let rec = Rec::new(&dir, "rec");
+    let mut args = vec!["--".to_string()];
+    args.extend(recorder(&rec));
+    let mut init = start_as(Mode::Subreaper, &dir, "dumb-init", &args, &[]);
+    rec.wait_ready(T);
+    let child = init.child_pid();
+    init.signal(libc::SIGTSTP);
+    assert!(
+        wait_until(T, || (stat(child)?.state == 'T').then_some(())).is_some(),
+        "the group did not stop"
+    );
+    sleep_ms(300);
+    assert_ne!(
+        stat(init.pid()).unwrap().state,
+        'T',
+        "grace-init stopped itself"
+    );
+    init.signal(libc::SIGCONT);
+    init.signal(libc::SIGUSR2);
+    assert_eq!(init.wait_code(T), 0, "{}", init.stderr());
 }

@@ -36,11 +36,13 @@ pub(super) fn parse(args: &[OsString]) -> Result<PeerSettings, Exit> {
         |flag, _: Option<&OsStr>| {
             match flag {
                 'h' => return Err(Exit::Info(HELP.to_string())),
-                'V' => return Err(Exit::Info(version_as("tini").replacen(
-                    " - git.grace-init",
-                    "_catatonit - git.grace-init",
-                    1,
-                ))),
+                'V' => {
+                    return Err(Exit::Info(version_as("tini").replacen(
+                        " - git.",
+                        "_catatonit - git.",
+                        1,
+                    )))
+                }
                 'L' => return Err(Exit::Info(LICENSE.to_string())),
                 'g' => settings.group = true,
                 'P' => {

@@ -33,6 +33,32 @@ Variables: DUMB_INIT_SETSID=0 (like -c), DUMB_INIT_DEBUG=1 (like -v). grace-init
 come from GRACE_INIT_* variables, e.g. GRACE_INIT_STOP_DELAY=5s.
 ";
 
+/// dumb-init's own reading of a rule, `sscanf("%d:%d")`: blanks before each number, anything
+/// after the second ignored; `s` 1-31, `r` 0-31 (0 drops).
+fn by_numbers(rule: &str) -> Option<Rewrite> {
+    let number = |text: &str| -> Option<(i64, usize)> {
+        let skipped = text.len() - text.trim_start().len();
+        let digits = text[skipped..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        Some((
+            text[skipped..skipped + digits].parse().ok()?,
+            skipped + digits,
+        ))
+    };
+    let (from, used) = number(rule)?;
+    let rest = rule[used..].strip_prefix(':')?;
+    let (to, _) = number(rest)?;
+    if !(1..=31).contains(&from) || !(0..=31).contains(&to) {
+        return None;
+    }
+    Some(Rewrite {
+        from: Signal::from_number(from)?,
+        to: Signal::from_number(to),
+    })
+}
+
 pub(super) fn parse(args: &[OsString]) -> Result<PeerSettings, Exit> {
     let setsid = sys::environment_variable(b"DUMB_INIT_SETSID").as_deref() != Some(b"0");
     let debug = sys::environment_variable(b"DUMB_INIT_DEBUG").as_deref() == Some(b"1");
@@ -64,7 +90,9 @@ pub(super) fn parse(args: &[OsString]) -> Result<PeerSettings, Exit> {
                 }
                 'v' => settings.verbosity = 2,
                 'r' => {
-                    let rule = parse_rewrite(text(value, flag)?)
+                    let rule = text(value, flag)?;
+                    let rule = by_numbers(rule)
+                        .map_or_else(|| parse_rewrite(rule), Ok)
                         .map_err(|e| Exit::Usage(format!("-r: {e}")))?;
                     // A later rule for the same signal replaces the earlier one.
                     rewrites.retain(|earlier| earlier.from != rule.from);
@@ -137,6 +165,13 @@ mod tests {
         assert_eq!(settings.rewrites[0].from, Signal::from_number(15).unwrap());
         assert_eq!(settings.rewrites[0].to, Signal::from_number(2));
         assert_eq!(settings.rewrites[1].to, None);
+    }
+
+    #[test]
+    fn rules_are_read_like_dumb_inits_sscanf_too() {
+        let settings = parse_args(&["-c", "-r", "15:3x", "-r", " 1: 2", "app"]).unwrap();
+        assert_eq!(settings.rewrites[0].to, Signal::from_number(3));
+        assert_eq!(settings.rewrites[1].from, Signal::from_number(1).unwrap());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::cli::{self, Config, Exit};
 use crate::exit_status::ExitRemap;
 use crate::rewrite::Rewrite;
 use crate::signal::Signal;
+use crate::sys;
 
 /// Whose command line grace-init speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +35,9 @@ impl Personality {
             .map(|path| path.as_bytes().rsplit(|&b| b == b'/').next().unwrap_or(b""))
             .unwrap_or(b"");
         match name {
-            b"tini" | b"tini-static" | b"docker-init" => Personality::Tini,
-            name if name.starts_with(b"tini-static-") => Personality::Tini,
+            // tini's release files: tini, tini-static, tini-amd64, tini-static-arm64, ...
+            b"tini" | b"docker-init" => Personality::Tini,
+            name if name.starts_with(b"tini-") => Personality::Tini,
             b"dumb-init" => Personality::DumbInit,
             // podman --init mounts its init-path (catatonit) as /run/podman-init.
             b"catatonit" | b"podman-init" => Personality::Catatonit,
@@ -94,7 +96,12 @@ pub fn parse(personality: Personality, args: Vec<OsString>) -> Result<Config, Ex
     let mut config = cli::parse(own)?;
     config.single_child = !peer.group;
     config.new_session = peer.new_session;
-    config.verbosity = config.verbosity.max(peer.verbosity);
+    // The peer's level, unless GRACE_INIT_VERBOSE or GRACE_INIT_QUIET set grace-init's own.
+    let own_level = sys::environment_variable(b"GRACE_INIT_VERBOSE").is_some()
+        || sys::environment_variable(b"GRACE_INIT_QUIET").is_some();
+    if !own_level {
+        config.verbosity = peer.verbosity;
+    }
     let mut remaps = peer.exit_remaps;
     remaps.append(&mut config.exit_remaps);
     config.exit_remaps = remaps;
@@ -128,9 +135,25 @@ fn scan_options(
                 Some(at) => (&name[..at], Some(OsStr::from_bytes(&name[at + 1..]))),
                 None => (name, None),
             };
-            let Some(&(_, flag)) = long.iter().find(|(long, _)| long.as_bytes() == name) else {
+            // getopt_long: the whole name, or a prefix of exactly one.
+            let exact = long.iter().find(|(long, _)| long.as_bytes() == name);
+            let mut prefixed = long
+                .iter()
+                .filter(|(long, _)| long.as_bytes().starts_with(name));
+            let found = match (exact, prefixed.next(), prefixed.next()) {
+                (Some(exact), _, _) => Some(exact),
+                (None, Some(only), None) if !name.is_empty() => Some(only),
+                _ => None,
+            };
+            let Some(&(_, flag)) = found else {
                 return Err(unknown(arg));
             };
+            if attached.is_some() && !takes_value(flag) {
+                return Err(Exit::Usage(format!(
+                    "option '{}' takes no value",
+                    arg.to_string_lossy()
+                )));
+            }
             let value = if takes_value(flag) {
                 match attached {
                     Some(value) => Some(value),
@@ -186,11 +209,15 @@ fn text(value: Option<&OsStr>, flag: char) -> Result<&str, Exit> {
         .ok_or_else(|| Exit::Usage(format!("the value of '-{flag}' is not valid UTF-8")))
 }
 
-/// The version line dockerd parses as tini's (`tini version X.Y.Z - git.<id>`; anything else
-/// makes it warn every 20 s), then grace-init's own.
+/// The version line dockerd parses as tini's, with grace-init's version: `tini version X.Y.Z -
+/// git.grace-init`. One line, and no dot after `git.`: dockerd splits the whole output on " - "
+/// and the rest on ".", and takes the commit only from exactly two parts (else `docker info`
+/// shows none; other output makes it warn every 20 s).
 fn version_as(peer: &str) -> String {
-    let version = env!("CARGO_PKG_VERSION");
-    format!("{peer} version {version} - git.grace-init\ngrace-init {version} (started as {peer})\n")
+    format!(
+        "{peer} version {} - git.grace-init\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// grace-init's licence notice, shown by the peers' licence flags.
@@ -212,6 +239,8 @@ mod tests {
             ("/run/podman-init", Personality::Catatonit),
             ("/grace-init", Personality::GraceInit),
             ("tini2", Personality::GraceInit),
+            ("/tini-muslc-amd64", Personality::Tini),
+            ("tini-arm64", Personality::Tini),
             ("", Personality::GraceInit),
         ] {
             assert_eq!(
@@ -260,10 +289,43 @@ mod tests {
 
     #[test]
     fn the_version_line_is_one_dockerd_parses_as_tinis() {
+        // moby's parseInitVersion, step by step, on the whole output.
         let text = version_as("tini");
-        let first = text.lines().next().unwrap();
-        let (head, git) = first.split_once(" - ").unwrap();
-        assert_eq!(head, format!("tini version {}", env!("CARGO_PKG_VERSION")));
-        assert!(git.starts_with("git."));
+        let parts: Vec<&str> = text.split(" - ").collect();
+        assert_eq!(
+            parts[0].trim(),
+            format!("tini version {}", env!("CARGO_PKG_VERSION"))
+        );
+        let git: Vec<&str> = parts[1].trim().split('.').collect();
+        assert_eq!(git, ["git", "grace-init"], "the commit dockerd shows");
+    }
+
+    #[test]
+    fn long_options_take_unique_prefixes_and_refuse_values_they_do_not_take() {
+        let long = [
+            ("single-child", 'c'),
+            ("rewrite", 'r'),
+            ("version", 'V'),
+            ("verbose", 'v'),
+        ];
+        let mut seen = Vec::new();
+        let scan = |args: &[&str], seen: &mut Vec<char>| {
+            scan_options(
+                &os(args),
+                |f| f == 'r',
+                &long,
+                |flag, _| {
+                    seen.push(flag);
+                    Ok(())
+                },
+            )
+        };
+        assert!(scan(&["x", "--single", "--rew=1:2", "--verb", "cmd"], &mut seen).is_ok());
+        assert_eq!(seen, ['c', 'r', 'v']);
+        assert!(
+            scan(&["x", "--ver", "cmd"], &mut seen).is_err(),
+            "ambiguous"
+        );
+        assert!(scan(&["x", "--version=x", "cmd"], &mut seen).is_err());
     }
 }

@@ -31,31 +31,46 @@ Variables: TINI_SUBREAPER (like -s), TINI_VERBOSITY (a number, default 1), TINI_
 (like -g). grace-init's own features come from GRACE_INIT_* variables, e.g. GRACE_INIT_STOP_DELAY=5s.
 ";
 
+/// `--version`, which tini has only in its long form.
+const VERSION: char = '\u{1}';
+
+/// C's `atoi`: optional blanks and sign, then the leading digits; 0 when there are none.
+fn atoi(text: &[u8]) -> i64 {
+    let text = text.trim_ascii_start();
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let value = digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if negative {
+        -value
+    } else {
+        value
+    }
+}
+
 pub(super) fn parse(args: &[OsString]) -> Result<PeerSettings, Exit> {
     let mut settings = PeerSettings {
         group: sys::environment_variable(b"TINI_KILL_PROCESS_GROUP").is_some(),
         ..PeerSettings::default()
     };
-    let mut verbosity: i64 = match sys::environment_variable(b"TINI_VERBOSITY") {
-        Some(level) => std::str::from_utf8(&level)
-            .ok()
-            .and_then(|level| level.trim().parse().ok())
-            .ok_or_else(|| {
-                Exit::Usage(format!(
-                    "TINI_VERBOSITY '{}' is not a number",
-                    String::from_utf8_lossy(&level)
-                ))
-            })?,
-        None => 1,
-    };
+    // tini reads it with atoi: leading digits count, anything else is 0.
+    let mut verbosity: i64 =
+        sys::environment_variable(b"TINI_VERBOSITY").map_or(1, |level| atoi(&level));
     let command = scan_options(
         args,
         |flag| flag == 'p' || flag == 'e',
-        &[("version", 'V')],
+        &[("version", VERSION)],
         |flag, value: Option<&OsStr>| {
             match flag {
                 'h' => return Err(Exit::Info(HELP.to_string())),
-                'V' => return Err(Exit::Info(version_as("tini"))),
+                VERSION => return Err(Exit::Info(version_as("tini"))),
                 'l' => return Err(Exit::Info(LICENSE.to_string())),
                 's' => {}
                 'v' => verbosity += 1,
@@ -129,12 +144,27 @@ mod tests {
     }
 
     #[test]
+    fn tini_verbosity_is_read_like_atoi() {
+        for (text, level) in [
+            ("2", 2),
+            (" 3x", 3),
+            ("", 0),
+            ("abc", 0),
+            ("-1", -1),
+            ("99999999999999999999999", i64::MAX),
+        ] {
+            assert_eq!(atoi(text.as_bytes()), level, "{text:?}");
+        }
+    }
+
+    #[test]
     fn tini_usage_errors_name_the_value() {
         for (args, needle) in [
             (&["-e", "300", "app"][..], "'300'"),
             (&["-p", "FOO", "app"], "'FOO'"),
             (&["-x", "app"], "'-x'"),
             (&["-e"], "'-e'"),
+            (&["-V", "app"], "'-V'"),
             (&[], "PROGRAM"),
         ] {
             match parse_args(args) {
