@@ -200,26 +200,32 @@ impl<P: TypedValueParser> TypedValueParser for Utf8<P> {
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<Self::Value, clap::Error> {
-        if value.to_str().is_some() {
-            return self.0.parse_ref(cmd, arg, value);
+        match value.to_str() {
+            Some(_) => self.0.parse_ref(cmd, arg, value),
+            None => Err(not_utf8(cmd, arg, value)),
         }
-        let option = arg
-            .and_then(clap::Arg::get_long)
-            .map_or(String::new(), |long| format!("--{long}"));
-        let variable = arg
-            .and_then(clap::Arg::get_env)
-            .map_or(String::new(), |env| {
-                format!(" (or {})", env.to_string_lossy())
-            });
-        Err(clap::Error::raw(
-            ErrorKind::InvalidUtf8,
-            format!(
-                "invalid value '{}' for {option}{variable}: not valid UTF-8\n",
-                value.to_string_lossy().escape_debug()
-            ),
-        )
-        .with_cmd(cmd))
     }
+}
+
+/// The error for a value that is not UTF-8, naming the option and its variable (one function
+/// for every option: `Utf8<P>` is instantiated once per value type).
+fn not_utf8(cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> clap::Error {
+    let option = arg
+        .and_then(clap::Arg::get_long)
+        .map_or(String::new(), |long| format!("--{long}"));
+    let variable = arg
+        .and_then(clap::Arg::get_env)
+        .map_or(String::new(), |env| {
+            format!(" (or {})", env.to_string_lossy())
+        });
+    clap::Error::raw(
+        ErrorKind::InvalidUtf8,
+        format!(
+            "invalid value '{}' for {option}{variable}: not valid UTF-8\n",
+            value.to_string_lossy().escape_debug()
+        ),
+    )
+    .with_cmd(cmd)
 }
 
 /// The adaptive hold's cap must leave the command time to stop, like the stop delay, and

@@ -92,14 +92,12 @@ impl TrafficWatch {
     pub fn start(scope: Scope, ports: &[u16], ignore: &[Cidr]) -> Result<TrafficWatch, Errno> {
         let ports = if ports.is_empty() {
             let ours = processes::socket_inodes(scope);
-            let mut found: Vec<u16> = sys::tcp_sockets(1 << TCP_LISTEN)?
+            let found: BTreeSet<u16> = sys::tcp_sockets(1 << TCP_LISTEN)?
                 .into_iter()
                 .filter(|s| ours.contains(&s.inode))
                 .map(|s| s.local_port)
                 .collect();
-            found.sort_unstable();
-            found.dedup();
-            found
+            found.into_iter().collect()
         } else {
             ports.to_vec()
         };
