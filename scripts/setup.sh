@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing grace-init needs on a Debian machine with Rust (rustup):
-# the musl target, and the Debian packages the tests, images and benchmarks use.
+# the musl targets (x86_64, aarch64), and the Debian packages the tests, images and benchmarks use.
 # Idempotent: installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
-    || rustup target add x86_64-unknown-linux-musl
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+done
 
 # command → Debian package
 needed=(
