@@ -36,7 +36,8 @@ pub fn run(config: Config, original_mask: SignalSet, start: Instant, log_fd: Opt
             Err(errno) => warn!(
                 pid = %me,
                 error = errno.desc(),
-                "not PID 1 and cannot become child subreaper"
+                "not PID 1 and cannot become child subreaper: orphaned descendants go to PID 1 \
+                 instead, which must reap them; grace-init can no longer stop them"
             ),
         }
         Scope::DescendantsOf(me)
