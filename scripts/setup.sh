@@ -18,6 +18,8 @@ needed=(
     dumb-init:dumb-init
     catatonit:catatonit
     file:file                # "statically linked" check
+    qemu-aarch64-static:qemu-user-static   # runs the aarch64 binary (tests, arm64 containers)
+    update-binfmts:binfmt-support          # registers qemu-aarch64 with binfmt_misc
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -33,4 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The aarch64 binary runs here through binfmt_misc: qemu-user-static registers qemu-aarch64 with
+# the F flag (the interpreter is opened once, so it also works inside containers).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/qemu-aarch64" ] && [ "$(id -u)" = 0 ]; then
+    mountpoint -q "$binfmt" || mount -t binfmt_misc binfmt_misc "$binfmt" \
+        || echo "setup: cannot mount $binfmt; aarch64 binaries will not run here" >&2
+    if [ -e "$binfmt/register" ]; then update-binfmts --enable qemu-aarch64; fi
 fi

@@ -54,6 +54,22 @@ fi
 step "unit and integration tests"
 cargo test --locked
 
+step "aarch64 binary under qemu-user: integration tests but tests/qemu-user.skip"
+if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    skips=()
+    while read -r name _; do
+        [[ -z "$name" || "$name" == \#* ]] || skips+=(--skip "$name")
+    done < tests/qemu-user.skip
+    GRACE_INIT_TEST_BIN="$PWD/target/aarch64-unknown-linux-musl/release/grace-init" \
+        GRACE_INIT_TAG="${GRACE_INIT_TAG:-test}-arm64" \
+        cargo test --locked --test '*' -- "${skips[@]}"
+elif [ "${CI:-}" = true ]; then
+    echo "FAIL: qemu-aarch64 is not registered with binfmt_misc (scripts/setup.sh does it as root)" >&2
+    exit 1
+else
+    echo "SKIP: qemu-aarch64 is not registered with binfmt_misc (run scripts/setup.sh as root)" >&2
+fi
+
 step "zero-downtime (short run)"
 bash bench/zero-downtime/run.sh --quick
 
