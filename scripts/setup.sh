@@ -20,6 +20,7 @@ needed=(
     file:file                # "statically linked" check
     qemu-aarch64-static:qemu-user-static   # runs the aarch64 binary (tests, arm64 containers)
     update-binfmts:binfmt-support          # registers qemu-aarch64 with binfmt_misc
+    help2man:help2man                      # the man page in the Debian packages (release.sh)
 )
 missing=()
 for pair in "${needed[@]}"; do

@@ -61,7 +61,7 @@ if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
         [[ -z "$name" || "$name" == \#* ]] || skips+=(--skip "$name")
     done < tests/qemu-user.skip
     GRACE_INIT_TEST_BIN="$PWD/target/aarch64-unknown-linux-musl/release/grace-init" \
-        GRACE_INIT_TAG="${GRACE_INIT_TAG:-test}-arm64" \
+        GRACE_INIT_TAG="${GRACE_INIT_TAG:-test}-qemu" \
         cargo test --locked --test '*' -- "${skips[@]}"
 elif [ "${CI:-}" = true ]; then
     echo "FAIL: qemu-aarch64 is not registered with binfmt_misc (scripts/setup.sh does it as root)" >&2
