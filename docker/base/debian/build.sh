@@ -170,6 +170,41 @@ if ! mmdebstrap --mode=root --variant=apt --architectures="$arch" \
 fi
 log "rootfs $(du -h "$work/rootfs.tar" | cut -f1) in $((SECONDS - start)) s; docker import"
 
+# Docker 20.10 without experimental features ignores `docker import --platform` and labels the
+# image with the host's architecture, so that `docker run --platform linux/arm64` refuses it. Set
+# the architecture in the image's config instead: docker save, rewrite the config, docker load.
+set_architecture() { # set_architecture IMAGE
+  [ "$(docker image inspect -f '{{.Architecture}}' "$1")" != "$arch" ] || return 0
+  log "docker import left the architecture at $(docker image inspect -f '{{.Architecture}}' "$1"); setting $arch"
+  local old
+  old=$(docker image inspect -f '{{.Id}}' "$1")
+  mkdir "$work/image"
+  docker save "$1" | tar -x -C "$work/image"
+  python3 - "$work/image" "$arch" <<'PY'
+import hashlib, json, os, sys
+image, arch = sys.argv[1:]
+manifest = json.load(open(f"{image}/manifest.json"))
+old = manifest[0]["Config"]
+config = json.load(open(f"{image}/{old}"))
+config["architecture"] = arch
+config.pop("variant", None)
+if arch == "arm64":
+    config["variant"] = "v8"
+data = json.dumps(config).encode()
+new = hashlib.sha256(data).hexdigest() + ".json"
+with open(f"{image}/{new}", "wb") as f:
+    f.write(data)
+os.remove(f"{image}/{old}")
+manifest[0]["Config"] = new
+with open(f"{image}/manifest.json", "w") as f:
+    json.dump(manifest, f)
+PY
+  tar -C "$work/image" -c . | docker load -q >/dev/null
+  rm -rf "$work/image"
+  docker image rm "$old" >/dev/null 2>&1 || true
+  [ "$(docker image inspect -f '{{.Architecture}}' "$1")" = "$arch" ] || die "$1 is not labelled $arch"
+}
+
 docker import \
   --platform "linux/$arch" \
   --change "LABEL $label=$hash" \
@@ -178,6 +213,7 @@ docker import \
   --change 'CMD ["/bin/bash"]' \
   --message "mmdebstrap $suite $arch $sorted" \
   "$work/rootfs.tar" "$cache_ref" >/dev/null
+set_architecture "$cache_ref"
 [ "$ref" = "$cache_ref" ] || docker tag "$cache_ref" "$ref"
 [ "$(label_of "$ref")" = "$hash" ] || die "$ref does not carry label $label=$hash after the import"
 log "built $ref in $((SECONDS - start)) s"
