@@ -17,9 +17,11 @@ name="grace-init-smoke-$$"
 log() { echo "smoke-test [$platform $image]: $*" >&2; }
 fail() { log "FAIL: $*"; docker logs "$name" >&2 2>&1 || true; docker rm -f "$name" >/dev/null 2>&1; exit 1; }
 trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
+# The container's log, whole (grep -q on a pipe would end `docker logs` early: SIGPIPE, pipefail).
+logs() { docker logs "$name" 2>&1; }
 wait_log() { # wait_log TEXT: until the container's log has TEXT (30 s, emulation is slow)
     for _ in $(seq 300); do
-        docker logs "$name" 2>&1 | grep -qF -- "$1" && return 0
+        grep -qF -- "$1" <<<"$(logs)" && return 0
         sleep 0.1
     done
     fail "no '$1' in the log within 30 s"
@@ -40,10 +42,10 @@ docker run -d --name "$name" --platform "$platform" --entrypoint "$gi" "$image" 
 wait_log "app: ready"
 
 for _ in $(seq 300); do
-    [ "$(docker logs "$name" 2>&1 | grep -c 'reaped: exited with 0')" -ge 3 ] && break
+    [ "$(grep -c 'reaped: exited with 0' <<<"$(logs)")" -ge 3 ] && break
     sleep 0.1
 done
-reaped=$(docker logs "$name" 2>&1 | grep -c 'reaped: exited with 0' || true)
+reaped=$(grep -c 'reaped: exited with 0' <<<"$(logs)" || true)
 [ "$reaped" -ge 3 ] || fail "grace-init reaped $reaped of the 3 orphans"
 zombies=$(docker exec "$name" sh -c 'for f in /proc/[0-9]*/status; do
     grep -qs "^State:.*Z" "$f" && grep -qs "^PPid:[[:space:]]*1$" "$f" && echo "$f"; done; true')
@@ -58,7 +60,7 @@ start=$(date +%s)
 docker stop -t 20 "$name" >/dev/null
 took=$(( $(date +%s) - start ))
 code=$(docker inspect -f '{{.State.ExitCode}}' "$name")
-docker logs "$name" 2>&1 | grep -qF "app: got TERM" || fail "the app never got SIGTERM"
+grep -qF "app: got TERM" <<<"$(logs)" || fail "the app never got SIGTERM"
 [ "$code" = 7 ] || fail "docker stop: the container exited $code, not the app's 7"
 [ "$took" -lt 15 ] || fail "docker stop took ${took}s"
 log "stop: ok (app got SIGTERM, exit code 7, ${took}s)"
