@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly what CI runs (.ci/run calls this script):
-# formatting, the static size-budgeted release binaries (x86_64 and aarch64), unit and integration tests (as PID 1 in a
-# PID namespace, as a subreaper, through a pseudo-terminal, inside Docker containers), the short
-# zero-downtime run and the benchmark's quick mode.
+# The whole test suite, exactly what CI runs (.ci/run calls this script): formatting, clippy, the
+# static size-budgeted release binaries for x86_64 and aarch64, unit and integration tests (as PID
+# 1 in a PID namespace, as a subreaper, through a pseudo-terminal, inside Docker containers), the
+# integration tests again against the aarch64 binary under qemu-user, `cargo package`, the release
+# artifacts (scripts/release.sh) installed into containers of both architectures
+# (scripts/check-release.sh), the short zero-downtime run and the benchmark's quick mode.
 #
-# With CI=true a missing capability (unshare, a Docker engine) fails the run; otherwise the
-# tests that need it skip and say why.
+# With CI=true a missing capability (unshare, a Docker engine, qemu-aarch64 in binfmt_misc) fails
+# the run; otherwise the tests that need it skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*" >&2; }   # [seconds since the start]
 
 step "setup"
 scripts/setup.sh
@@ -68,6 +70,22 @@ elif [ "${CI:-}" = true ]; then
     exit 1
 else
     echo "SKIP: qemu-aarch64 is not registered with binfmt_misc (run scripts/setup.sh as root)" >&2
+fi
+
+step "cargo package (the crate as crates.io would get it, built from the package)"
+cargo package --locked --allow-dirty --quiet
+
+step "release artifacts: scripts/release.sh"
+scripts/release.sh
+
+step "release artifacts installed into containers of both architectures: scripts/check-release.sh"
+if docker info >/dev/null 2>&1 && [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    scripts/check-release.sh
+elif [ "${CI:-}" = true ]; then
+    echo "FAIL: checking the release needs a Docker engine and qemu-aarch64 in binfmt_misc" >&2
+    exit 1
+else
+    echo "SKIP: checking the release needs a Docker engine and qemu-aarch64 in binfmt_misc" >&2
 fi
 
 step "zero-downtime (short run)"
