@@ -11,6 +11,8 @@
 #   signal     `docker kill -s USR1` reaches the app's trap
 #   stop       `docker stop` reaches the app's TERM trap; the container exits with the app's 7,
 #              well before docker's 20 s deadline
+#
+# The containers need no network (--network none), so they do not depend on Docker's bridge.
 set -euo pipefail
 image=$1 platform=$2 gi=${3:-/grace-init}
 name="grace-init-smoke-$$"
@@ -28,7 +30,8 @@ wait_log() { # wait_log TEXT: until the container's log has TEXT (30 s, emulatio
 }
 
 code=0
-docker run --rm --platform "$platform" --entrypoint "$gi" "$image" -- sh -c 'exit 3' || code=$?
+docker run --rm --network none --platform "$platform" --entrypoint "$gi" "$image" -- sh -c 'exit 3' \
+    || code=$?
 [ "$code" = 3 ] || fail "grace-init -- sh -c 'exit 3' exited $code"
 log "exit code: ok (3)"
 
@@ -37,8 +40,8 @@ trap "echo app: got TERM; exit 7" TERM
 for i in 1 2 3; do (sleep 0.3 &); done
 echo app: ready
 while :; do sleep 0.1; done'
-docker run -d --name "$name" --platform "$platform" --entrypoint "$gi" "$image" -vv -- sh -c "$app" \
-    >/dev/null
+docker run -d --name "$name" --network none --platform "$platform" --entrypoint "$gi" "$image" \
+    -vv -- sh -c "$app" >/dev/null
 wait_log "app: ready"
 
 for _ in $(seq 300); do

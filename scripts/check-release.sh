@@ -43,12 +43,13 @@ busybox() { # busybox ARCH DIR
 }
 
 # Writes TEXT as CONTEXT/Dockerfile and builds IMAGE from it with the classic builder, which gives
-# the image the architecture of its base image.
+# the image the architecture of its base image. Nothing here needs a network.
 build() { # build IMAGE CONTEXT TEXT [docker build options...]
     local image=$1 context=$2
     printf '%s\n' "$3" > "$context/Dockerfile"
     shift 3
-    DOCKER_BUILDKIT=0 docker build -q "$@" -t "$image" "$context" >/dev/null 2>"$context/build.log" \
+    DOCKER_BUILDKIT=0 docker build -q --network none "$@" -t "$image" "$context" \
+        >/dev/null 2>"$context/build.log" \
         || { cat "$context/build.log" >&2; die "building $image"; }
 }
 
@@ -90,10 +91,10 @@ FROM $BASE
 COPY grace-init.deb /tmp/
 RUN dpkg -i /tmp/grace-init.deb && dpkg --purge grace-init \
  && apt-get install -y -q /tmp/grace-init.deb && rm /tmp/grace-init.deb' --build-arg "BASE=$debian"
-    out=$(docker run --rm --platform "$platform" --entrypoint dpkg-query "grace-init/smoke-deb:$tag-$arch" \
-        -W -f '${Package} ${Version} ${Architecture} ${Status}' grace-init)
+    out=$(docker run --rm --network none --platform "$platform" --entrypoint dpkg-query \
+        "grace-init/smoke-deb:$tag-$arch" -W -f '${Package} ${Version} ${Architecture} ${Status}' grace-init)
     [ "$out" = "grace-init $version $arch install ok installed" ] || die "dpkg-query says: $out"
-    out=$(docker run --rm --platform "$platform" --entrypoint /usr/bin/grace-init \
+    out=$(docker run --rm --network none --platform "$platform" --entrypoint /usr/bin/grace-init \
         "grace-init/smoke-deb:$tag-$arch" --version)
     [ "$out" = "grace-init $version" ] || die "/usr/bin/grace-init --version says: $out"
     docker/smoke-test.sh "grace-init/smoke-deb:$tag-$arch" "$platform" /usr/bin/grace-init
@@ -123,8 +124,8 @@ RUN pip install -q --dry-run --no-index --no-deps --only-binary=:all: --platform
         --target /tmp/musl /tmp/$wheel \\
  && pip install -q --no-index --break-system-packages /tmp/$wheel && rm /tmp/$wheel" \
         --build-arg "BASE=$python"
-    out=$(docker run --rm --platform "$platform" --entrypoint sh "grace-init/smoke-wheel:$tag-$arch" \
-        -c 'command -v grace-init && grace-init --version')
+    out=$(docker run --rm --network none --platform "$platform" --entrypoint sh \
+        "grace-init/smoke-wheel:$tag-$arch" -c 'command -v grace-init && grace-init --version')
     [ "$out" = "/usr/local/bin/grace-init
 grace-init $version" ] || die "the wheel's grace-init: $out"
     docker/smoke-test.sh "grace-init/smoke-wheel:$tag-$arch" "$platform" grace-init
