@@ -5,8 +5,9 @@
 #
 #   image  grace-init/grace-init:TAG-ARCH: checked to be one layer holding only /grace-init, then
 #          tested with Debian's busybox-static of that architecture added on top
-#   .deb   `dpkg -i`, then `apt-get install ./…deb`, into the Debian base image
-#          (docker/base/debian/build.sh --arch ARCH)
+#   .deb   its files checked, then `dpkg -i`, then `apt-get install ./…deb`, into the Debian base
+#          image (docker/base/debian/build.sh --arch ARCH; its dpkg skips man pages, as slim
+#          images do)
 #   README the multi-architecture Dockerfile snippet of the README's "Install", built for ARCH
 #   wheel  `pip install` into a Debian python image (build.sh --arch ARCH python3-pip); pip must
 #          also accept it for musllinux_1_1 (checked with pip's --platform)
@@ -82,6 +83,9 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]' --build-arg "BASE=$image"
     docker/smoke-test.sh "grace-init/smoke-scratch:$tag-$arch" "$platform" /grace-init
 
     log "$arch: the Debian package"
+    files=$(dpkg-deb --fsys-tarfile "dist/grace-init_${version}_$arch.deb" | tar -t | grep -v '/$' | sort | paste -sd' ')
+    [ "$files" = "./usr/bin/grace-init ./usr/share/doc/grace-init/copyright ./usr/share/man/man1/grace-init.1.gz" ] \
+        || die "the .deb holds: $files"
     debian=$(docker/base/debian/build.sh --arch "$arch")
     mkdir -p "$work/deb-$arch"
     cp "dist/grace-init_${version}_$arch.deb" "$work/deb-$arch/grace-init.deb"
