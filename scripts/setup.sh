@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing grace-init needs on a Debian machine with Rust (rustup):
-# the musl target, and the Debian packages the tests, images and benchmarks use.
+# the musl targets (x86_64, aarch64), and the Debian packages the tests, images and benchmarks use.
 # Idempotent: installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
-    || rustup target add x86_64-unknown-linux-musl
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+done
 
 # command → Debian package
 needed=(
@@ -19,6 +20,9 @@ needed=(
     file:file                # "statically linked" check
     podman:podman            # podman --init with grace-init as its init-path (tests/docker_e2e.rs)
     ip:iproute2              # a private bridge for the test's own dockerd (--init-path)
+    qemu-aarch64-static:qemu-user-static   # runs the aarch64 binary (tests, arm64 containers)
+    update-binfmts:binfmt-support          # registers qemu-aarch64 with binfmt_misc
+    help2man:help2man                      # the man page in the Debian packages (release.sh)
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -34,4 +38,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
     apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The aarch64 binary runs here through binfmt_misc: qemu-user-static registers qemu-aarch64 with
+# the F flag (the interpreter is opened once, so it also works inside containers).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/qemu-aarch64" ] && [ "$(id -u)" = 0 ]; then
+    mountpoint -q "$binfmt" || mount -t binfmt_misc binfmt_misc "$binfmt" \
+        || echo "setup: cannot mount $binfmt; aarch64 binaries will not run here" >&2
+    if [ -e "$binfmt/register" ]; then update-binfmts --enable qemu-aarch64; fi
 fi

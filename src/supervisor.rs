@@ -41,7 +41,8 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
             Err(errno) => warn!(
                 pid = me.raw(),
                 error = errno.desc(),
-                "not PID 1 and cannot become child subreaper"
+                "not PID 1 and cannot become child subreaper: orphaned descendants go to PID 1 \
+                 instead, which must reap them; grace-init can no longer stop them"
             ),
         }
         Scope::DescendantsOf(me)

@@ -375,8 +375,7 @@ impl Init {
                     Mode::Subreaper => top,
                     Mode::Pid1 => children_of(top).first()?.pid,
                 };
-                let exe = std::fs::read_link(format!("/proc/{cand}/exe")).ok()?;
-                (exe == want).then_some(cand)
+                runs_binary(cand, &want).then_some(cand)
             });
             found.unwrap_or_else(|| {
                 panic!("grace-init process not found; stderr: {}", self.stderr())
@@ -469,6 +468,19 @@ impl Drop for Init {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// Whether process `pid` runs the executable `want` (a canonical path): natively, or through an
+/// emulator such as qemu-user (`GRACE_INIT_TEST_BIN` set to a foreign binary run by binfmt_misc),
+/// whose /proc/PID/exe is the emulator and whose command line is `EMULATOR BINARY ARGS...`.
+pub fn runs_binary(pid: i32, want: &Path) -> bool {
+    if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == want) {
+        return true;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let binary = cmdline.split(|&b| b == 0).nth(1).unwrap_or_default();
+    std::str::from_utf8(binary)
+        .is_ok_and(|b| !b.is_empty() && std::fs::canonicalize(b).is_ok_and(|b| b == want))
 }
 
 /// Run `argv` (not grace-init) the way Init runs grace-init (under unshare for Pid1), with
