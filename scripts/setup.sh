@@ -17,6 +17,7 @@ needed=(
     dumb-init:dumb-init
     catatonit:catatonit
     file:file                # "statically linked" check
+    mmdebstrap:mmdebstrap    # the Debian base image of the application examples (docker/base/debian)
 )
 missing=()
 for pair in "${needed[@]}"; do

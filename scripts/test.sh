@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly what CI runs (.ci/run calls this script):
 # formatting, the static size-budgeted release binary, unit and integration tests (as PID 1 in a
-# PID namespace, as a subreaper, through a pseudo-terminal, inside Docker containers), the short
-# zero-downtime run and the benchmark's quick mode.
+# PID namespace, as a subreaper, through a pseudo-terminal, inside Docker containers, real
+# servers from Debian's packages in containers), the short zero-downtime run (a rolling update
+# behind nginx) and the benchmark's quick mode.
 #
 # With CI=true a missing capability (unshare, a Docker engine) fails the run; otherwise the
 # tests that need it skip and say why.
@@ -37,6 +38,10 @@ echo "size: $size bytes (budget $budget)"
 step "container images"
 if docker info >/dev/null 2>&1; then
     bash docker/build-images.sh
+    step "application images: Debian base (mmdebstrap, cached by inputs) and examples"
+    start=$SECONDS
+    bash docker/build-app-images.sh
+    echo "application images: $((SECONDS - start)) s"
 elif [ "${CI:-}" = true ]; then
     echo "FAIL: no Docker engine, and CI=true requires the container tests" >&2
     exit 1

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the real-application examples (docker/examples/{nginx,postgres,apache,gunicorn,redis})
+# on a Debian base image made offline from Debian's packages (docker/base/debian/build.sh:
+# mmdebstrap + docker import, cached by its inputs). Nothing is pulled. Idempotent: an unchanged
+# package list reuses the base image, Docker's cache does the rest.
+#
+#   docker/build-app-images.sh            # runs `cargo build --release` first
+#   GRACE_INIT_BIN=/path/to/grace-init docker/build-app-images.sh
+#
+# Images (tag = ${GRACE_INIT_TAG:-test}): grace-init/grace-init (only /grace-init),
+# grace-init/debian-apps (the base), grace-init/{nginx,postgres,apache,gunicorn,redis}.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tag="${GRACE_INIT_TAG:-test}"
+ctx="$root/target/docker-context/apps"
+log() { echo "build-app-images: $*" >&2; }
+
+# Debian packages of the base image; the examples and bench/zero-downtime use them. dumb-init
+# and tini are here for the zero-downtime comparison.
+packages=(nginx-light postgresql apache2 gunicorn redis-server dumb-init tini procps)
+apps=(nginx postgres apache gunicorn redis)
+
+if [ -n "${GRACE_INIT_BIN:-}" ]; then
+  bin="$GRACE_INIT_BIN"
+else
+  log "cargo build --release"
+  (cd "$root" && cargo build --release --quiet)
+  bin="$root/target/x86_64-unknown-linux-musl/release/grace-init"
+fi
+[ -x "$bin" ] || { log "no grace-init binary at $bin"; exit 1; }
+
+start=$SECONDS
+base="$("$root/docker/base/debian/build.sh" --tag "grace-init/debian-apps:$tag" "${packages[@]}")"
+
+build() { # build NAME CONTEXT [docker build args...]
+  local name="$1" context="$2"; shift 2
+  log "grace-init/$name:$tag"
+  local out
+  if ! out="$(DOCKER_BUILDKIT=0 docker build -q "$@" \
+      --build-arg "GRACE_INIT_IMAGE=grace-init/grace-init:$tag" \
+      --build-arg "DEBIAN_IMAGE=$base" \
+      -t "grace-init/$name:$tag" "$context" 2>&1)"; then
+    echo "$out" >&2
+    log "building grace-init/$name:$tag failed"
+    exit 1
+  fi
+}
+
+mkdir -p "$ctx/grace-init"
+install -m 0755 "$bin" "$ctx/grace-init/grace-init"
+build grace-init "$ctx/grace-init" -f "$root/docker/Dockerfile"
+for app in "${apps[@]}"; do
+  build "$app" "$root/docker/examples/$app"
+done
+log "done in $((SECONDS - start)) s"
