@@ -8,7 +8,8 @@
 #   GRACE_INIT_BIN=/path/to/grace-init docker/build-app-images.sh
 #
 # Images (tag = ${GRACE_INIT_TAG:-test}): grace-init/grace-init (only /grace-init),
-# grace-init/debian-apps (the base), grace-init/{nginx,postgres,apache,gunicorn,redis}.
+# grace-init/debian-apps (the base), grace-init/{nginx,postgres,apache,gunicorn,redis}, and
+# grace-init/zd-replica (bench/zero-downtime/image, the replicas of the zero-downtime run).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,13 +34,13 @@ fi
 start=$SECONDS
 base="$("$root/docker/base/debian/build.sh" --tag "grace-init/debian-apps:$tag" "${packages[@]}")"
 
-build() { # build NAME CONTEXT [docker build args...]
-  local name="$1" context="$2"; shift 2
+build() { # build NAME CONTEXT [BASE [docker build args...]]
+  local name="$1" context="$2" from="${3:-$base}"; shift 2; shift $(( $# > 0 ))
   log "grace-init/$name:$tag"
   local out
   if ! out="$(DOCKER_BUILDKIT=0 docker build -q "$@" \
       --build-arg "GRACE_INIT_IMAGE=grace-init/grace-init:$tag" \
-      --build-arg "DEBIAN_IMAGE=$base" \
+      --build-arg "DEBIAN_IMAGE=$from" \
       -t "grace-init/$name:$tag" "$context" 2>&1)"; then
     echo "$out" >&2
     log "building grace-init/$name:$tag failed"
@@ -49,8 +50,9 @@ build() { # build NAME CONTEXT [docker build args...]
 
 mkdir -p "$ctx/grace-init"
 install -m 0755 "$bin" "$ctx/grace-init/grace-init"
-build grace-init "$ctx/grace-init" -f "$root/docker/Dockerfile"
+build grace-init "$ctx/grace-init" "$base" -f "$root/docker/Dockerfile"
 for app in "${apps[@]}"; do
   build "$app" "$root/docker/examples/$app"
 done
+build zd-replica "$root/bench/zero-downtime/image"
 log "done in $((SECONDS - start)) s"

@@ -52,8 +52,10 @@ fi
 step "unit and integration tests"
 cargo test --locked
 
-step "zero-downtime (short run)"
+step "zero-downtime (short run: a rolling update behind nginx, baseline and grace-init with a delay)"
+start=$SECONDS
 bash bench/zero-downtime/run.sh --quick
+echo "zero-downtime: $((SECONDS - start)) s"
 
 step "benchmark (quick mode: checks it works, not speed)"
 bash bench/run.sh --quick >/dev/null
