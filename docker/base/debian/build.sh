@@ -157,8 +157,11 @@ include=()
 [ -n "$sorted" ] && include=(--include="$sorted")
 # variant apt: Essential packages + apt; the packages' dependencies come along. No documentation,
 # no apt lists (mmdebstrap's clean-up), and no services started at install (its policy-rc.d).
+# /usr/share/man/man1 stays as an empty directory: some maintainer scripts (openjdk's
+# update-alternatives) put links there and fail without it.
 if ! mmdebstrap --mode=root --variant=apt --architectures="$arch" \
       --format=tar --skip=output/mknod \
+      --setup-hook='mkdir -p "$1/usr/share/man/man1"' \
       --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-include=/usr/share/doc/*/copyright' \
