@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real-application examples (docker/examples/{nginx,postgres,apache,gunicorn,redis})
+# Builds the real-application examples (docker/examples/{nginx,postgres,apache,gunicorn,redis,jvm})
 # on a Debian base image made offline from Debian's packages (docker/base/debian/build.sh:
 # mmdebstrap + docker import, cached by its inputs). Nothing is pulled. Idempotent: an unchanged
 # package list reuses the base image, Docker's cache does the rest.
@@ -8,7 +8,8 @@
 #   GRACE_INIT_BIN=/path/to/grace-init docker/build-app-images.sh
 #
 # Images (tag = ${GRACE_INIT_TAG:-test}): grace-init/grace-init (only /grace-init),
-# grace-init/debian-apps (the base), grace-init/{nginx,postgres,apache,gunicorn,redis}, and
+# grace-init/debian-apps and grace-init/debian-jvm (the bases),
+# grace-init/{nginx,postgres,apache,gunicorn,redis,jvm}, and
 # grace-init/zd-replica (bench/zero-downtime/image, the replicas of the zero-downtime run).
 set -euo pipefail
 
@@ -21,6 +22,8 @@ log() { echo "build-app-images: $*" >&2; }
 # and tini are here for the zero-downtime comparison.
 packages=(nginx-light postgresql apache2 gunicorn redis-server dumb-init tini procps)
 apps=(nginx postgres apache gunicorn redis)
+# The JVM example has its own base: Debian's headless JRE is large and changes on its own schedule.
+jvm_packages=(default-jre-headless)
 
 if [ -n "${GRACE_INIT_BIN:-}" ]; then
   bin="$GRACE_INIT_BIN"
@@ -33,6 +36,7 @@ fi
 
 start=$SECONDS
 base="$("$root/docker/base/debian/build.sh" --tag "grace-init/debian-apps:$tag" "${packages[@]}")"
+jvm_base="$("$root/docker/base/debian/build.sh" --tag "grace-init/debian-jvm:$tag" "${jvm_packages[@]}")"
 
 build() { # build NAME CONTEXT [BASE [docker build args...]]
   local name="$1" context="$2" from="${3:-$base}"; shift 2; shift $(( $# > 0 ))
@@ -54,5 +58,6 @@ build grace-init "$ctx/grace-init" "$base" -f "$root/docker/Dockerfile"
 for app in "${apps[@]}"; do
   build "$app" "$root/docker/examples/$app"
 done
+build jvm "$root/docker/examples/jvm" "$jvm_base"
 build zd-replica "$root/bench/zero-downtime/image"
 log "done in $((SECONDS - start)) s"

@@ -613,3 +613,48 @@ fn redis_saves_on_docker_stop_and_the_key_is_there_after_restart() {
     c.wait_for_log("Ready to accept connections", 2, Duration::from_secs(60));
     assert_eq!(c.exec(&["redis-cli", "GET", "greeting"]), "kept");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A JVM: SIGTERM runs the shutdown hooks and exits 143; --remap-exit 143:0 makes it a success
+
+/// Starts the JVM example with ARGS, waits until it serves, stops it; returns the exit code and
+/// the logs.
+fn stop_jvm(test: &str, args: &[&str]) -> (i32, String) {
+    let c = Container::run(test, args);
+    c.wait_for_log("listening on :8080", 1, Duration::from_secs(180));
+    wait_for_http(&format!("{}:8080", c.ip()), Duration::from_secs(30));
+    let took = c.stop(30);
+    assert!(took < Duration::from_secs(25), "not SIGKILLed: {took:?}");
+    (c.exit_code(), c.logs())
+}
+
+#[test]
+fn jvm_exits_143_after_its_shutdown_hooks_on_sigterm() {
+    if !setup() {
+        return;
+    }
+    // The example's command under grace-init without its --remap-exit.
+    let (code, logs) = stop_jvm(
+        "jvm-plain",
+        &[
+            "--entrypoint",
+            "grace-init",
+            &image("jvm"),
+            "java",
+            "/app/Server.java",
+        ],
+    );
+    assert_eq!(code, 143, "logs:\n{logs}");
+    assert!(logs.contains("shutdown hook: done"), "logs:\n{logs}");
+}
+
+#[test]
+fn jvm_with_remap_exit_143_to_0_stops_with_success() {
+    if !setup() {
+        return;
+    }
+    // The image as it is: --remap-exit 143:0, stop delay 5 s.
+    let (code, logs) = stop_jvm("jvm-remap", &[&image("jvm")]);
+    assert_eq!(code, 0, "logs:\n{logs}");
+    assert!(logs.contains("shutdown hook: done"), "logs:\n{logs}");
+}
