@@ -178,8 +178,8 @@ class Balancer:
 class Load:
     """Client threads, each with one keep-alive connection to the balancer."""
 
-    def __init__(self, ip, threads, pause, t):
-        self.ip, self.pause, self.t = ip, pause, t
+    def __init__(self, ip, threads, pause, t, port=80):
+        self.ip, self.port, self.pause, self.t = ip, port, pause, t
         self.results = []  # (t_sent, kind, failure or None, seconds)
         self.retries = 0
         self.lock = threading.Lock()
@@ -205,7 +205,7 @@ class Load:
             start = time.monotonic()
             for attempt in (1, 2):
                 if conn is None:
-                    conn, used = http.client.HTTPConnection(self.ip, 80, timeout=10), False
+                    conn, used = http.client.HTTPConnection(self.ip, self.port, timeout=10), False
                 failure, retry = self.one(conn, kind, used and attempt == 1)
                 used = True
                 if failure is not None:
@@ -339,11 +339,12 @@ def delayed(run, over=1.0):
     return sum(1 for r in run["results"] if r[1].endswith("/fast") and r[2] is None and r[3] > over)
 
 
-def table(runs, opts):
+def table(runs, opts, header=None):
     lines = [
-        f"Rolling update of {REPLICAS} nginx replicas behind an nginx balancer (keep-alive, "
-        f"proxy_next_upstream error timeout); `docker stop -t {opts.stop_timeout}`; {opts.threads} "
-        "keep-alive clients: GET /fast, POST /fast, GET /slow (1.5 s). Times from the start of the rollout.",
+        header or (
+            f"Rolling update of {REPLICAS} nginx replicas behind an nginx balancer (keep-alive, "
+            f"proxy_next_upstream error timeout); `docker stop -t {opts.stop_timeout}`; {opts.threads} "
+            "keep-alive clients: GET /fast, POST /fast, GET /slow (1.5 s). Times from the start of the rollout."),
         "",
         "| L | variant | PID 1 | requests | failed | failures by cause | failure window | /fast answered after > 1 s | rollout took | old replicas' exit codes | client retries |",
         "|---:|---|---|---:|---:|---|---|---:|---:|---|---:|",
@@ -461,9 +462,9 @@ def main():
         sys.exit(0 if ok else 1)
 
 
-def report(runs, stamp, opts, png):
+def report(runs, stamp, opts, png, header=None):
     print(f"Measured {stamp}.\n")
-    print(table(runs, opts))
+    print(table(runs, opts, header))
     if png:
         plot(runs, png, f"Rolling update of {REPLICAS} nginx replicas behind nginx: failed requests per "
                         f"init and endpoint lag L ({stamp})")
