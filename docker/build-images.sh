@@ -12,7 +12,7 @@
 #   grace-init/httpd-rewrite     docker/examples/httpd-rewrite
 #   grace-init/env-config        docker/examples/env-config
 #   grace-init/testkit           docker/testkit (tests/docker_e2e.rs)
-#   grace-init/bench-app         bench/zero-downtime/image (bench/zero-downtime/run.py)
+# The Debian-based images (real applications, zero-downtime replicas): docker/build-app-images.sh.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,12 +58,10 @@ fi
 command -v docker >/dev/null || { log "docker is not installed"; exit 1; }
 
 # 3. build contexts (fresh copies every run; Docker's cache keys on the content)
-mkdir -p "$ctx/grace-init" "$ctx/busybox" "$ctx/bench-app"
+mkdir -p "$ctx/grace-init" "$ctx/busybox"
 install -m 0755 "$bin" "$ctx/grace-init/grace-init"
 install -m 0755 /usr/bin/busybox "$ctx/busybox/busybox"
 cp "$root/docker/base/busybox/Dockerfile" "$ctx/busybox/Dockerfile"
-cp "$root/bench/zero-downtime/image/Dockerfile" "$root/bench/zero-downtime/image/app.sh" "$ctx/bench-app/"
-install -m 0755 /usr/bin/tini-static "$ctx/bench-app/tini"
 
 build() { # build NAME CONTEXT [docker build args...]
   local name="$1" context="$2"; shift 2
@@ -85,5 +83,4 @@ for example in script-entrypoint httpd-rewrite env-config; do
   build "$example" "$root/docker/examples/$example"
 done
 build testkit "$root/docker/testkit"
-build bench-app "$ctx/bench-app"
 log "done ($(docker image ls --format '{{.Repository}}:{{.Tag}}' 'grace-init/*' | grep -c ":$tag\$") images tagged :$tag)"

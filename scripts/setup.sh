@@ -23,6 +23,7 @@ needed=(
     qemu-aarch64-static:qemu-user-static   # runs the aarch64 binary (tests, arm64 containers)
     update-binfmts:binfmt-support          # registers qemu-aarch64 with binfmt_misc
     help2man:help2man                      # the man page in the Debian packages (release.sh)
+    mmdebstrap:mmdebstrap    # the Debian base image of the application examples (docker/base/debian)
 )
 missing=()
 for pair in "${needed[@]}"; do

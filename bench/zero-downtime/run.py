@@ -1,326 +1,481 @@
 #!/usr/bin/python3
-"""Reproduce a rolling update's race and count the requests it loses, per init.
+"""A rolling update behind nginx, per init: count the requests it loses.
 
-Two replicas (A, B) of the same HTTP app run as containers on a private Docker network. A load
-client sends one request every 10 ms through a small in-process load balancer that stands in for
-the Kubernetes Service / kube-proxy / ingress: round-robin over the endpoints it knows. At t0 the
-harness starts `docker stop -t 30 A` (what the kubelet does when a pod is deleted) and, because
-endpoint removal reaches the load balancers only later, keeps routing to A for L seconds
-(--lag, default 3 s), then only to B. Nothing retries, as with kube-proxy's iptables rules.
+Real parts only. Three replicas run nginx (Debian's nginx-light, bench/zero-downtime/image) on a
+private Docker network, behind a balancer that is nginx too, configured as ingress-nginx does it:
+HTTP/1.1 keep-alive connections to the upstreams, retries of `error timeout` on the next upstream
+(proxy_next_upstream, 3 tries), no passive health check. A load client keeps HTTP/1.1 keep-alive
+connections to the balancer and sends a mix: GET /fast (answered at once), POST /fast (not
+retried by nginx once sent: non-idempotent), GET /slow (a 150 KiB download at 100 KiB/s, ~1.5 s),
+so requests are in flight at every SIGTERM.
 
-A request counts as failed on anything but a complete `200` answer: connection refused, reset,
-no route, timeout (--request-timeout, default 1 s), short or bad answer.
+The rolling update does what a Deployment with maxSurge 1, maxUnavailable 0 does, one replica at a
+time: start a new replica, wait until it answers, add it to the balancer (rewrite the upstream
+list, `nginx -s reload`), then `docker stop -t T` the old one, and L seconds after the stop began
+remove the old one from the upstream list (rewrite, reload) — the endpoint-propagation lag of
+Kubernetes (EndpointSlice → ingress controller). The next replica starts as soon as the stop has
+begun; removals happen on their own timers.
 
-The app (bench/zero-downtime/image/app.sh) is busybox httpd behind a supervisor that does what
-most servers do on SIGTERM: stop serving at once. Variants differ only in what is PID 1:
+A request fails on anything but a complete 200 answer: a 5xx from the balancer, a truncated body,
+a reset, a timeout. The client retries a request once, on a new connection, only when a reused
+keep-alive connection to the balancer was closed before any byte of the answer (what HTTP clients
+do; it happens when a balancer reload closes idle connections); those retries are counted apart.
 
-  sh -c /app.sh       Docker's shell form; busybox sh execs the last command: the app is PID 1
-  sh wrapper          sh -c '/app.sh; exit $?': sh is PID 1, the app its child
-  docker --init       docker run --init: Docker's docker-init (tini) is PID 1
-  tini-static         tini-static copied into the image
-  dumb-init           not run when Debian's /usr/bin/dumb-init is dynamic (it cannot run FROM scratch)
-  grace-init          grace-init, no stop delay
-  grace-init delay    grace-init with GRACE_INIT_STOP_DELAY = L + 2 s
+Variants differ only in PID 1 of the replicas (the balancer and the load are the same):
+  nginx as PID 1      exec form: nginx gets SIGTERM itself, its fast stop
+  sh -c               shell form (Debian's dash stays PID 1): SIGTERM is dropped, SIGKILL after T
+  shell wrapper       sh traps TERM and passes it to nginx (background + wait)
+  docker --init       docker run --init: Docker's docker-init (tini) passes TERM on
+  tini-static         Debian's tini-static, TERM passed on
+  dumb-init           Debian's dumb-init, TERM passed on
+  dumb-init -r 15:3   dumb-init rewriting TERM to QUIT (nginx's graceful stop)
+  grace-init          grace-init --rewrite TERM:QUIT, no stop delay
+  grace-init delay    grace-init --rewrite TERM:QUIT, stop delay L + 2 s, grace period T
 
-Prints a Markdown table and draws bench/zero-downtime/zero-downtime.png (--png).
-Usage: bench/zero-downtime/run.sh [--quick] [--lag 3] [--variants 'sh -c,grace-init'] [--no-build]
-(run.sh installs python3-matplotlib and runs this with the system python3).
---quick: short run of "sh -c /app.sh" and "grace-init delay" only; exits non-zero if grace-init
-lost any request, or if the baseline lost none (then the harness would not be measuring the race).
+Prints a Markdown table, draws bench/zero-downtime/zero-downtime.png.
+Usage: bench/zero-downtime/run.sh [--quick] [--lags 1,3,10] [--variants 'nginx,grace-init delay']
+       [--json FILE]; --report FILE prints the table and draws the picture again from a --json file.
+--quick: L = 1 s, only "nginx as PID 1" and "grace-init delay"; exits non-zero if grace-init with
+the delay lost any request, or if the baseline lost none (then nothing was measured).
 """
 
 import argparse
+import http.client
 import json
 import os
+import platform
+import random
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-IMAGE = f"grace-init/bench-app:{os.environ.get('GRACE_INIT_TAG', 'test')}"
-NETWORK = "grace-init-zero-downtime"
-PORT = 8080
+TAG = os.environ.get("GRACE_INIT_TAG", "test")
+REPLICA = f"grace-init/zd-replica:{TAG}"
+BALANCER = f"grace-init/debian-apps:{TAG}"
+NGINX = ["nginx", "-g", "daemon off;"]
+REPLICAS = 3
+
+BALANCER_CONF = """\
+worker_processes 1;
+error_log stderr notice;
+pid /run/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    upstream app {{
+{servers}
+        keepalive 64;
+    }}
+    server {{
+        listen 80;
+        keepalive_timeout 75s;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 3;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 30s;
+        }}
+    }}
+}}
+"""
+
+
+def variants(lag, stop_timeout):
+    """(name, PID 1, docker run args before the image, args after it)"""
+    delay = lag + 2
+    gi = ["--entrypoint", "grace-init"]
+    return [
+        ("nginx as PID 1", "nginx", [], NGINX),
+        ("sh -c", "sh (dash)", ["--entrypoint", "sh"], ["-c", "nginx -g 'daemon off;'"]),
+        ("shell wrapper", "sh, trap forwards TERM", ["--entrypoint", "wrapper"], []),
+        ("docker --init", "docker-init (tini)", ["--init"], NGINX),
+        ("tini-static", "tini-static", ["--entrypoint", "tini-static"], ["--", *NGINX]),
+        ("dumb-init", "dumb-init", ["--entrypoint", "dumb-init"], NGINX),
+        ("dumb-init -r 15:3", "dumb-init, TERM→QUIT", ["--entrypoint", "dumb-init"], ["-r", "15:3", *NGINX]),
+        ("grace-init", "grace-init, TERM→QUIT", gi, ["--rewrite", "TERM:QUIT", *NGINX]),
+        (f"grace-init delay {delay:g}s", "grace-init, TERM→QUIT",
+         ["-e", f"GRACE_INIT_STOP_DELAY={delay:g}s", "-e", f"GRACE_INIT_GRACE_PERIOD={stop_timeout}s", *gi],
+         ["--rewrite", "TERM:QUIT", *NGINX]),
+    ]
 
 
 def log(msg):
     print(f"zero-downtime: {msg}", file=sys.stderr, flush=True)
 
 
-def docker(*args, check=True, capture=True):
-    res = subprocess.run(["docker", *args], stdin=subprocess.DEVNULL,
-                         capture_output=capture, text=True)
+def docker(*args, check=True):
+    res = subprocess.run(["docker", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if check and res.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)} failed: {res.stderr.strip()}")
-    return res.stdout.strip() if capture else ""
+    return res.stdout.strip()
 
 
-def is_static(path):
-    """True when PATH is an ELF binary without an interpreter (runs in a FROM-scratch image)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return head.startswith(b"\x7fELF") and b"ld-linux" not in head and b"ld-musl" not in head
+def ip_of(container, network):
+    return docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}", container)
 
 
-def variants(lag, stop_timeout):
-    delay = lag + 2
-    return [
-        ("sh -c /app.sh", "app (sh execs it)", ["--entrypoint", "/bin/sh", IMAGE, "-c", "/app.sh"]),
-        ("sh wrapper", "sh", ["--entrypoint", "/bin/sh", IMAGE, "-c", "/app.sh; exit $?"]),
-        ("docker --init", "docker-init (tini)", ["--init", "--entrypoint", "/app.sh", IMAGE]),
-        ("tini-static", "tini-static", ["--entrypoint", "/tini", IMAGE, "--", "/app.sh"]),
-        ("dumb-init", "dumb-init", None),
-        ("grace-init", "grace-init", ["--entrypoint", "/grace-init", IMAGE, "/app.sh"]),
-        (f"grace-init delay {delay:g}s", "grace-init",
-         ["-e", f"GRACE_INIT_STOP_DELAY={delay:g}s", "-e", f"GRACE_INIT_GRACE_PERIOD={stop_timeout}s",
-          "--entrypoint", "/grace-init", IMAGE, "/app.sh"]),
-    ]
-
-
-def http_get(ip, timeout):
-    """One GET; None on success, else the reason it failed."""
-    try:
-        with socket.create_connection((ip, PORT), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except socket.timeout:
-        return "timeout"
-    except ConnectionRefusedError:
-        return "refused"
-    except ConnectionResetError:
-        return "reset"
-    except OSError as e:
-        return e.strerror or type(e).__name__
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = head.split(b"\r\n", 1)[0]
-    if b" 200" not in status or b"hello" not in body:
-        return f"bad answer {status[:40]!r}"
-    return None
-
-
-def wait_http(ip, timeout=15):
+def wait_http(ip, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if http_get(ip, 1) is None:
-            return
+        try:
+            c = http.client.HTTPConnection(ip, 80, timeout=2)
+            c.request("GET", "/fast")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                return
+        except OSError:
+            pass
         time.sleep(0.1)
-    raise RuntimeError(f"{ip}:{PORT} never answered")
+    raise RuntimeError(f"{ip}:80 never answered")
 
 
-def run_variant(name, run_args, a, opts):
-    """Returns a dict with the requests made and what happened to them."""
-    for c in (f"{a}-a", f"{a}-b"):
-        docker("rm", "-f", c, check=False)
-    containers = {}
-    try:
-        for replica in ("a", "b"):
-            cname = f"{a}-{replica}"
-            docker("run", "-d", "--name", cname, "--network", NETWORK, *run_args)
-            containers[replica] = cname
-        ips = {r: docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c)
-               for r, c in containers.items()}
-        for ip in ips.values():
-            wait_http(ip)
+class Balancer:
+    """nginx in a container; its upstream list is a file on the host, `nginx -s reload` applies it."""
 
-        results = []  # (t_send relative to t0, replica, error or None)
-        lock = threading.Lock()
-        start = time.monotonic()
-        t0 = start + opts.warmup
-        end = t0 + opts.lag + opts.after
+    def __init__(self, name, network, confdir, endpoints):
+        self.name, self.confdir = name, confdir
+        self.endpoints = list(endpoints)
+        self.lock = threading.Lock()
+        self.reloads = []
+        self.write()
+        docker("run", "-d", "--name", name, "--network", network, "-v", f"{confdir}:/etc/nginx/zd:ro",
+               "--entrypoint", "nginx", BALANCER, "-c", "/etc/nginx/zd/nginx.conf", "-g", "daemon off;")
+        self.ip = ip_of(name, network)
 
-        def one(replica):
-            t = time.monotonic() - t0
-            err = http_get(ips[replica], opts.request_timeout)
-            with lock:
-                results.append((t, replica, err))
+    def write(self):
+        servers = "\n".join(f"        server {ip}:80 max_fails=0;" for ip in self.endpoints)
+        path = os.path.join(self.confdir, "nginx.conf")
+        with open(path + ".new", "w") as f:
+            f.write(BALANCER_CONF.format(servers=servers))
+        os.replace(path + ".new", path)
 
-        stop = {}
+    def change(self, endpoints, what, t):
+        """Rewrite the upstream list and reload, as an ingress controller does."""
+        with self.lock:
+            self.endpoints = endpoints(self.endpoints)
+            self.write()
+            docker("exec", self.name, "nginx", "-c", "/etc/nginx/zd/nginx.conf", "-s", "reload")
+            self.reloads.append((t(), what))
 
-        def stopper():
-            stop["start"] = time.monotonic() - t0
-            subprocess.run(["docker", "stop", "-t", str(opts.stop_timeout), containers["a"]],
-                           stdin=subprocess.DEVNULL, capture_output=True)
-            stop["end"] = time.monotonic() - t0
+    def add(self, ip, t):
+        self.change(lambda eps: [*eps, ip], f"add {ip}", t)
 
-        stop_thread = threading.Thread(target=stopper)
-        stop_started = False
-        with ThreadPoolExecutor(max_workers=256) as pool:
-            n = 0
-            while True:
-                due = start + n * opts.interval
-                if due >= end:
+    def remove(self, ip, t):
+        self.change(lambda eps: [e for e in eps if e != ip], f"remove {ip}", t)
+
+
+class Load:
+    """Client threads, each with one keep-alive connection to the balancer."""
+
+    def __init__(self, ip, threads, pause, t, port=80):
+        self.ip, self.port, self.pause, self.t = ip, port, pause, t
+        self.results = []  # (t_sent, kind, failure or None, seconds)
+        self.retries = 0
+        self.lock = threading.Lock()
+        self.running = True
+        self.threads = [threading.Thread(target=self.worker, args=(i,), daemon=True) for i in range(threads)]
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+
+    def stop(self):
+        self.running = False
+        for th in self.threads:
+            th.join()
+
+    def worker(self, i):
+        rng = random.Random(i)
+        conn, used = None, False
+        while self.running:
+            x = rng.random()
+            kind = "GET /slow" if x < 0.15 else "POST /fast" if x < 0.35 else "GET /fast"
+            t0 = self.t()
+            start = time.monotonic()
+            for attempt in (1, 2):
+                if conn is None:
+                    conn, used = http.client.HTTPConnection(self.ip, self.port, timeout=10), False
+                failure, retry = self.one(conn, kind, used and attempt == 1)
+                used = True
+                if failure is not None:
+                    conn.close()
+                    conn = None
+                if not retry:
                     break
-                now = time.monotonic()
-                if due > now:
-                    time.sleep(due - now)
-                if not stop_started and time.monotonic() >= t0:
-                    stop_thread.start()
-                    stop_started = True
-                # the load balancer's view: A is an endpoint until t0 + L
-                endpoints = ("a", "b") if time.monotonic() < t0 + opts.lag else ("b",)
-                pool.submit(one, endpoints[n % len(endpoints)])
-                n += 1
-        stop_thread.join()
-        logs = subprocess.run(["docker", "logs", containers["a"]], capture_output=True, text=True)
-        exit_code = docker("inspect", "-f", "{{.State.ExitCode}}", containers["a"])
-        results.sort()
+                with self.lock:
+                    self.retries += 1
+            with self.lock:
+                self.results.append((t0, kind, failure, time.monotonic() - start))
+            time.sleep(self.pause)
+        if conn is not None:
+            conn.close()
+
+    @staticmethod
+    def one(conn, kind, reused):
+        """(failure or None, whether to retry on a new connection)"""
+        method, path = kind.split()
+        try:
+            if method == "POST":
+                conn.request("POST", path, body=b"order=42", headers={"Content-Type": "application/x-www-form-urlencoded"})
+            else:
+                conn.request("GET", path)
+            resp = conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            # closed before any byte of the answer: a stale keep-alive connection
+            return (type(e).__name__, reused)
+        except socket.timeout:
+            return ("timeout", False)
+        except OSError as e:
+            return (e.strerror or type(e).__name__, False)
+        try:
+            body = resp.read()
+        except http.client.IncompleteRead:
+            return ("truncated", False)
+        except socket.timeout:
+            return ("timeout", False)
+        except OSError as e:
+            return (f"{e.strerror or type(e).__name__} in body", False)
+        if resp.status != 200:
+            return (f"HTTP {resp.status}", False)
+        if not body.startswith(b"ok ") and len(body) != 153600:
+            return ("bad body", False)
+        return (None, False)
+
+
+def run_variant(name, pre, post, lag, opts, prefix, network):
+    """One rolling update of REPLICAS replicas under load; returns what happened."""
+    confdir = tempfile.mkdtemp(prefix="grace-init-zd-")
+    containers = []
+    start = time.monotonic()
+
+    def t():
+        return time.monotonic() - start
+
+    def replica(n):
+        cname = f"{prefix}-{n}"
+        docker("rm", "-f", cname, check=False)
+        docker("run", "-d", "--name", cname, "--network", network, *pre, REPLICA, *post)
+        containers.append(cname)
+        ip = ip_of(cname, network)
+        wait_http(ip)
+        return cname, ip
+
+    try:
+        old = [replica(f"old{i}") for i in range(REPLICAS)]
+        containers.append(f"{prefix}-lb")
+        lb = Balancer(f"{prefix}-lb", network, confdir, [ip for _, ip in old])
+        wait_http(lb.ip)
+
+        load = Load(lb.ip, opts.threads, opts.pause, t)
+        start = time.monotonic()
+        load.start()
+        time.sleep(opts.warmup)
+
+        stops, timers = [], []
+        rollout_began = t()
+        for i, (old_name, old_ip) in enumerate(old):
+            _, new_ip = replica(f"new{i}")
+            lb.add(new_ip, t)
+            began = t()
+            proc = subprocess.Popen(["docker", "stop", "-t", str(opts.stop_timeout), old_name],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stops.append({"replica": old_name, "began": began, "proc": proc})
+            timer = threading.Timer(lag, lb.remove, args=(old_ip, t))
+            timer.start()
+            timers.append(timer)
+        for s in stops:
+            s["proc"].wait()
+            s["ended"] = t()
+            s["exit_code"] = int(docker("inspect", "-f", "{{.State.ExitCode}}", s["replica"]))
+            del s["proc"]
+        for timer in timers:
+            timer.join()
+        rollout_ended = t()
+        time.sleep(opts.after)
+        load.stop()
         return {
             "variant": name,
-            "results": results,
-            "stop_took": stop["end"] - stop["start"],
-            "exit_code": int(exit_code),
-            "logs_a": (logs.stdout + logs.stderr).strip().splitlines()[-8:],
+            "lag": lag,
+            "rollout_began": rollout_began,
+            "rollout_ended": rollout_ended,
+            "stops": stops,
+            "reloads": lb.reloads,
+            "retries": load.retries,
+            "results": sorted(load.results),
         }
     finally:
-        for c in containers.values():
+        for c in containers:
             docker("rm", "-f", c, check=False)
+        for f in os.listdir(confdir):
+            os.unlink(os.path.join(confdir, f))
+        os.rmdir(confdir)
 
 
 def summarize(run):
-    res = run["results"]
-    failed = [r for r in res if r[2] is not None]
-    window = f"{failed[0][0]:+.2f} s .. {failed[-1][0]:+.2f} s" if failed else "-"
-    reasons = {}
+    failed = [r for r in run["results"] if r[2] is not None]
+    causes = {}
     for r in failed:
-        reasons[r[2]] = reasons.get(r[2], 0) + 1
-    return len(res), len(failed), window, reasons
+        key = f"{r[1]}: {r[2]}"
+        causes[key] = causes.get(key, 0) + 1
+    b = run["rollout_began"]
+    window = f"{failed[0][0] - b:.1f} .. {failed[-1][0] - b:.1f} s" if failed else "-"
+    return len(run["results"]), len(failed), window, causes
 
 
-def table(runs, skipped, opts):
+def delayed(run, over=1.0):
+    """Answered /fast requests that took over a second: the balancer waited for a replica that was
+    gone (connect timeout, then the next upstream)."""
+    return sum(1 for r in run["results"] if r[1].endswith("/fast") and r[2] is None and r[3] > over)
+
+
+def table(runs, opts, header=None):
     lines = [
-        f"L (endpoint-propagation lag) = {opts.lag:g} s, `docker stop -t {opts.stop_timeout}`, "
-        f"one request every {opts.interval * 1000:g} ms, timeout {opts.request_timeout:g} s; "
-        "times relative to `docker stop`",
+        header or (
+            f"Rolling update of {REPLICAS} nginx replicas behind an nginx balancer (keep-alive, "
+            f"proxy_next_upstream error timeout); `docker stop -t {opts.stop_timeout}`; {opts.threads} "
+            "keep-alive clients: GET /fast, POST /fast, GET /slow (1.5 s). Times from the start of the rollout."),
         "",
-        "| variant | PID 1 | requests sent | failed | failure window | failures by cause | `docker stop` took | exit code |",
-        "|---|---|---:|---:|---|---|---:|---:|",
+        "| L | variant | PID 1 | requests | failed | failures by cause | failure window | /fast answered after > 1 s | rollout took | old replicas' exit codes | client retries |",
+        "|---:|---|---|---:|---:|---|---|---:|---:|---|---:|",
     ]
-    for (name, pid1, run) in runs:
-        sent, failed, window, reasons = summarize(run)
-        why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) or "-"
-        lines.append(f"| {name} | {pid1} | {sent} | {failed} | {window} | {why} | "
-                     f"{run['stop_took']:.1f} s | {run['exit_code']} |")
-    for (name, pid1, why) in skipped:
-        lines.append(f"| {name} | {pid1} | - | - | not run: {why} | | | |")
+    for run in runs:
+        sent, failed, window, causes = summarize(run)
+        why = ", ".join(f"{k} {v}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1])) or "-"
+        codes = ", ".join(str(s["exit_code"]) for s in run["stops"])
+        took = run["rollout_ended"] - run["rollout_began"]
+        lines.append(f"| {run['lag']:g} s | {run['variant']} | {run['pid1']} | {sent} | {failed} | {why} | {window} | "
+                     f"{delayed(run)} | {took:.1f} s | {codes} | {run['retries']} |")
     return "\n".join(lines)
 
 
-def plot(runs, opts, path):
+def plot(runs, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 1.9 * len(runs) + 0.8), sharex=True, squeeze=False)
-    bin_s = 0.1
-    for ax, (name, _, run) in zip(axes[:, 0], runs):
-        res = run["results"]
-        lo = -opts.warmup
-        nbins = int((opts.warmup + opts.lag + opts.after) / bin_s) + 1
-        ok = [0] * nbins
-        bad = [0] * nbins
-        for t, _, err in res:
-            i = min(max(int((t - lo) / bin_s), 0), nbins - 1)
-            (bad if err else ok)[i] += 1
-        xs = [lo + i * bin_s for i in range(nbins)]
-        ax.bar(xs, ok, width=bin_s, align="edge", color="tab:green", label="ok")
-        ax.bar(xs, bad, width=bin_s, align="edge", bottom=ok, color="tab:red", label="failed")
-        ax.axvline(0, color="k", lw=1, ls="--")
-        ax.axvline(opts.lag, color="tab:blue", lw=1, ls="--")
-        sent, failed, _, _ = summarize(run)
-        ax.set_title(f"{name}: {failed} of {sent} failed", fontsize=9, loc="left")
-        ax.set_ylabel(f"req / {int(bin_s * 1000)} ms", fontsize=8)
-        ax.set_ylim(0, 1.3 * bin_s / opts.interval)
-    axes[0, 0].legend(loc="upper right", fontsize=8)
-    axes[-1, 0].set_xlabel(f"seconds after `docker stop` on replica A (blue: load balancer stops routing to A, L = {opts.lag:g} s)")
+    lags = sorted({r["lag"] for r in runs})
+    rows_per_lag = max(sum(1 for r in runs if r["lag"] == lag) for lag in lags)
+    fig, axes = plt.subplots(1, len(lags), figsize=(4.2 * len(lags) + 1.5, 0.5 * rows_per_lag + 1.8),
+                             sharey=True, squeeze=False)
+    for ax, lag in zip(axes[0], lags):
+        rows = [r for r in runs if r["lag"] == lag]
+        ys = list(range(len(rows)))
+        failed = [summarize(r)[1] for r in rows]
+        slow = [delayed(r) for r in rows]
+        ax.barh([y - 0.2 for y in ys], failed, height=0.4, color="tab:red", label="failed")
+        ax.barh([y + 0.2 for y in ys], slow, height=0.4, color="tab:orange", label="/fast answered after > 1 s")
+        for y, f, r in zip(ys, failed, rows):
+            ax.text(f, y - 0.2, f" {f} of {summarize(r)[0]}", va="center", fontsize=7)
+        ax.set_yticks(ys)
+        ax.set_yticklabels([r["variant"].split(" delay")[0] + (" delay L+2 s" if " delay" in r["variant"] else "")
+                            for r in rows], fontsize=8)
+        ax.set_title(f"L = {lag:g} s", fontsize=9)
+        ax.set_xlabel("requests", fontsize=8)
+        ax.set_xlim(0, max(failed + slow + [1]) * 1.3)
+    axes[0, 0].invert_yaxis()
+    axes[0, -1].legend(loc="lower right", fontsize=7)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     log(f"wrote {path}")
 
 
+def machine():
+    return f"{platform.machine()}, {os.cpu_count()} cores, Docker {docker('version', '-f', '{{.Server.Version}}')}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="short CI run; fail if grace-init lost a request")
-    p.add_argument("--lag", type=float, help="endpoint-propagation lag L in seconds (default 3, quick 1)")
-    p.add_argument("--stop-timeout", type=int, help="docker stop -t (default 30, quick 10)")
-    p.add_argument("--warmup", type=float, help="seconds of load before docker stop (default 2, quick 1)")
-    p.add_argument("--after", type=float, help="seconds of load after L (default 3, quick 1.5)")
-    p.add_argument("--interval", type=float, default=0.01, help="seconds between requests (default 0.01)")
-    p.add_argument("--request-timeout", type=float, default=1.0)
+    p.add_argument("--quick", action="store_true", help="CI: L=1, baseline and grace-init delay; checks the result")
+    p.add_argument("--lags", help="comma-separated L values in seconds (default 1,3,10; quick 1)")
+    p.add_argument("--stop-timeout", type=int, default=30, help="docker stop -t (default 30)")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before the rollout")
+    p.add_argument("--after", type=float, default=2.0, help="seconds of load after the rollout")
+    p.add_argument("--threads", type=int, default=8, help="keep-alive client connections (default 8)")
+    p.add_argument("--pause", type=float, default=0.02, help="seconds each client waits between requests")
     p.add_argument("--variants", help="comma-separated names (prefix match), default all")
-    p.add_argument("--no-build", action="store_true", help="do not run docker/build-images.sh")
-    p.add_argument("--png", help="default bench/zero-downtime/zero-downtime.png; with --quick a temporary file")
-    p.add_argument("--no-png", action="store_true")
+    p.add_argument("--no-build", action="store_true", help="do not run docker/build-app-images.sh")
+    p.add_argument("--png", help="default bench/zero-downtime/zero-downtime.png; none with --quick")
     p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--report", metavar="JSON", help="only print the table and draw the picture from a --json file")
     opts = p.parse_args()
-    q = opts.quick
-    opts.lag = opts.lag if opts.lag is not None else (1.0 if q else 3.0)
-    opts.stop_timeout = opts.stop_timeout or (10 if q else 30)
-    opts.warmup = opts.warmup if opts.warmup is not None else (1.0 if q else 2.0)
-    opts.after = opts.after if opts.after is not None else (1.5 if q else 3.0)
-    if opts.png is None:
-        opts.png = (os.path.join(tempfile.gettempdir(), "zero-downtime-quick.png") if q
-                    else os.path.join(HERE, "zero-downtime.png"))
-    if opts.lag + 2 > opts.stop_timeout - 2:
-        p.error("--lag + 2 s (the stop delay) must fit in --stop-timeout - 2 s (grace-init's kill margin)")
+    if opts.report:
+        report_from(opts.report, opts.png or os.path.join(HERE, "zero-downtime.png"))
+        return
+    lags = [float(x) for x in (opts.lags or ("1" if opts.quick else "1,3,10")).split(",")]
+    if max(lags) + 2 > opts.stop_timeout - 4:
+        p.error("the largest L + 2 s (the stop delay) must leave 4 s in --stop-timeout")
 
     if not opts.no_build:
-        subprocess.run(["bash", os.path.join(ROOT, "docker", "build-images.sh")], check=True, stdin=subprocess.DEVNULL)
-    if docker("network", "ls", "-q", "--filter", f"name=^{NETWORK}$") == "":
-        docker("network", "create", NETWORK)
+        subprocess.run(["bash", os.path.join(ROOT, "docker", "build-app-images.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    network = f"grace-init-zd-{TAG}"
+    if docker("network", "ls", "-q", "--filter", f"name=^{network}$") == "":
+        docker("network", "create", network)
 
-    chosen = variants(opts.lag, opts.stop_timeout)
-    if q:
-        chosen = [v for v in chosen if v[0] == "sh -c /app.sh" or v[0].startswith("grace-init delay")]
-    elif opts.variants:
-        wanted = [w.strip() for w in opts.variants.split(",")]
-        chosen = [v for v in chosen if any(v[0].startswith(w) for w in wanted)]
-
-    runs, skipped = [], []
+    runs = []
     prefix = f"grace-init-zd-{os.getpid()}"
-    for i, (name, pid1, args) in enumerate(chosen):
-        if args is None:
-            why = ("/usr/bin/dumb-init is dynamically linked, cannot run FROM scratch"
-                   if not is_static("/usr/bin/dumb-init") else "no static dumb-init in the image")
-            skipped.append((name, pid1, why))
-            continue
-        log(f"running: {name}")
-        run = run_variant(name, args, f"{prefix}-{i}", opts)
-        sent, failed, window, _ = summarize(run)
-        log(f"  {name}: {failed}/{sent} failed ({window}); docker stop took {run['stop_took']:.1f} s")
-        runs.append((name, pid1, run))
+    for lag in lags:
+        chosen = variants(lag, opts.stop_timeout)
+        if opts.quick:
+            chosen = [v for v in chosen if v[0] == "nginx as PID 1" or v[0].startswith("grace-init delay")]
+        elif opts.variants:
+            wanted = [w.strip() for w in opts.variants.split(",")]
+            chosen = [v for v in chosen if any(v[0].startswith(w) for w in wanted)]
+        for i, (name, pid1, pre, post) in enumerate(chosen):
+            log(f"L = {lag:g} s: {name}")
+            run = run_variant(name, pre, post, lag, opts, f"{prefix}-{i}", network)
+            run["pid1"] = pid1
+            sent, failed, window, causes = summarize(run)
+            log(f"  {failed}/{sent} failed {causes or ''}; rollout took "
+                f"{run['rollout_ended'] - run['rollout_began']:.1f} s")
+            runs.append(run)
 
-    print(table(runs, skipped, opts))
+    stamp = f"{time.strftime('%Y-%m-%d', time.gmtime())}, {machine()}"
     if opts.json:
         with open(opts.json, "w") as f:
-            json.dump([r for (_, _, r) in runs], f, indent=1)
-    if not opts.no_png and runs:
-        plot(runs, opts, opts.png)
+            json.dump({"measured": stamp, "stop_timeout": opts.stop_timeout, "threads": opts.threads,
+                       "runs": runs}, f, indent=1)
+    report(runs, stamp, opts, opts.png or (None if opts.quick else os.path.join(HERE, "zero-downtime.png")))
 
-    if q:
+    if opts.quick:
         ok = True
-        for (name, _, run) in runs:
-            _, failed, _, _ = summarize(run)
-            if name.startswith("grace-init delay") and failed:
-                log(f"FAIL: {name} lost {failed} requests; app A's last log lines: {run['logs_a']}")
+        for run in runs:
+            _, failed, _, causes = summarize(run)
+            if run["variant"].startswith("grace-init delay") and failed:
+                log(f"FAIL: {run['variant']} lost {failed} requests: {causes}")
                 ok = False
-            if name == "sh -c /app.sh" and not failed:
+            if run["variant"] == "nginx as PID 1" and not failed:
                 log("FAIL: the baseline lost no request: the harness does not reproduce the race")
                 ok = False
         sys.exit(0 if ok else 1)
 
+
+def report(runs, stamp, opts, png, header=None):
+    print(f"Measured {stamp}.\n")
+    print(table(runs, opts, header))
+    if png:
+        plot(runs, png, f"Rolling update of {REPLICAS} nginx replicas behind nginx: failed requests per "
+                        f"init and endpoint lag L ({stamp})")
+
+
+def report_from(path, png):
+    """--report: the table and the picture again from a run's --json file."""
+    with open(path) as f:
+        saved = json.load(f)
+    opts = argparse.Namespace(stop_timeout=saved["stop_timeout"], threads=saved["threads"])
+    report(saved["runs"], saved["measured"], opts, png)
 
 if __name__ == "__main__":
     main()

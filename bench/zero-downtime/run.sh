@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what bench/zero-downtime/run.py needs (Debian: python3, python3-matplotlib,
-# busybox-static and tini via docker/build-images.sh), then runs it with the system python3
+# Installs what bench/zero-downtime/run.py needs (Debian: python3, python3-matplotlib; the images
+# come from docker/build-app-images.sh, which run.py calls), then runs it with the system python3
 # (Debian's matplotlib is built for it). All arguments go to run.py, e.g. `--quick`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

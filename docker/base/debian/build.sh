@@ -157,8 +157,11 @@ include=()
 [ -n "$sorted" ] && include=(--include="$sorted")
 # variant apt: Essential packages + apt; the packages' dependencies come along. No documentation,
 # no apt lists (mmdebstrap's clean-up), and no services started at install (its policy-rc.d).
+# /usr/share/man/man1 stays as an empty directory: some maintainer scripts (openjdk's
+# update-alternatives) put links there and fail without it.
 if ! mmdebstrap --mode=root --variant=apt --architectures="$arch" \
       --format=tar --skip=output/mknod \
+      --setup-hook='mkdir -p "$1/usr/share/man/man1"' \
       --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-include=/usr/share/doc/*/copyright' \
@@ -170,41 +173,6 @@ if ! mmdebstrap --mode=root --variant=apt --architectures="$arch" \
 fi
 log "rootfs $(du -h "$work/rootfs.tar" | cut -f1) in $((SECONDS - start)) s; docker import"
 
-# Docker 20.10 without experimental features ignores `docker import --platform` and labels the
-# image with the host's architecture, so that `docker run --platform linux/arm64` refuses it. Set
-# the architecture in the image's config instead: docker save, rewrite the config, docker load.
-set_architecture() { # set_architecture IMAGE
-  [ "$(docker image inspect -f '{{.Architecture}}' "$1")" != "$arch" ] || return 0
-  log "docker import left the architecture at $(docker image inspect -f '{{.Architecture}}' "$1"); setting $arch"
-  local old
-  old=$(docker image inspect -f '{{.Id}}' "$1")
-  mkdir "$work/image"
-  docker save "$1" | tar -x -C "$work/image"
-  python3 - "$work/image" "$arch" <<'PY'
-import hashlib, json, os, sys
-image, arch = sys.argv[1:]
-manifest = json.load(open(f"{image}/manifest.json"))
-old = manifest[0]["Config"]
-config = json.load(open(f"{image}/{old}"))
-config["architecture"] = arch
-config.pop("variant", None)
-if arch == "arm64":
-    config["variant"] = "v8"
-data = json.dumps(config).encode()
-new = hashlib.sha256(data).hexdigest() + ".json"
-with open(f"{image}/{new}", "wb") as f:
-    f.write(data)
-os.remove(f"{image}/{old}")
-manifest[0]["Config"] = new
-with open(f"{image}/manifest.json", "w") as f:
-    json.dump(manifest, f)
-PY
-  tar -C "$work/image" -c . | docker load -q >/dev/null
-  rm -rf "$work/image"
-  docker image rm "$old" >/dev/null 2>&1 || true
-  [ "$(docker image inspect -f '{{.Architecture}}' "$1")" = "$arch" ] || die "$1 is not labelled $arch"
-}
-
 docker import \
   --platform "linux/$arch" \
   --change "LABEL $label=$hash" \
@@ -213,7 +181,40 @@ docker import \
   --change 'CMD ["/bin/bash"]' \
   --message "mmdebstrap $suite $arch $sorted" \
   "$work/rootfs.tar" "$cache_ref" >/dev/null
-set_architecture "$cache_ref"
+# `docker import --platform` needs an experimental daemon; elsewhere the image says the engine's
+# architecture. For a foreign --arch, rewrite the architecture in the image config (docker save,
+# edit, docker load): the layer stays as it is, the image ID changes with the config.
+if [ "$(docker image inspect -f '{{.Architecture}}' "$cache_ref")" != "$arch" ]; then
+  log "setting the image architecture to $arch"
+  imported="$(docker image inspect -f '{{.Id}}' "$cache_ref")"
+  docker save -o "$work/image.tar" "$cache_ref"
+  python3 - "$work/image.tar" "$work/fixed.tar" "$arch" <<'PY'
+import hashlib, io, json, sys, tarfile
+src, dst, arch = sys.argv[1:]
+with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+    manifest = json.load(tin.extractfile("manifest.json"))
+    old = manifest[0]["Config"]
+    config = json.load(tin.extractfile(old))
+    config["architecture"] = arch
+    data = json.dumps(config, separators=(",", ":")).encode()
+    new = hashlib.sha256(data).hexdigest() + ".json"
+    manifest[0]["Config"] = new
+    extra = {new: data, "manifest.json": json.dumps(manifest).encode()}
+    for member in tin.getmembers():
+        if member.name in (old, "manifest.json"):
+            continue
+        tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
+    for name, blob in extra.items():
+        info = tarfile.TarInfo(name)
+        info.size = len(blob)
+        tout.addfile(info, io.BytesIO(blob))
+PY
+  rm -f "$work/image.tar"
+  docker load -q -i "$work/fixed.tar" >/dev/null
+  [ "$(docker image inspect -f '{{.Architecture}}' "$cache_ref")" = "$arch" ] \
+    || die "could not set the architecture of $cache_ref to $arch"
+  docker rmi "$imported" >/dev/null 2>&1 || true   # the untagged original
+fi
 [ "$ref" = "$cache_ref" ] || docker tag "$cache_ref" "$ref"
 [ "$(label_of "$ref")" = "$hash" ] || die "$ref does not carry label $label=$hash after the import"
 log "built $ref in $((SECONDS - start)) s"
