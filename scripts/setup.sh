@@ -29,7 +29,8 @@ missing=()
 for pair in "${needed[@]}"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
-python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+# Debian's matplotlib is for Debian's python3 (the harness runs /usr/bin/python3), not a pyenv one.
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "setup: missing ${missing[*]}; run as root or install them" >&2
