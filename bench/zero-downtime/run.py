@@ -40,6 +40,7 @@ the delay lost any request, or if the baseline lost none (then nothing was measu
 """
 
 import argparse
+import random
 import http.client
 import json
 import os
@@ -89,8 +90,13 @@ http {{
 """
 
 
+# The adaptive hold: at least 1 s, then until the replica's port was quiet for 1 s, at most 20 s.
+ADAPTIVE = {"GRACE_INIT_STOP_DELAY": "1s", "GRACE_INIT_DRAIN_QUIET": "1s", "GRACE_INIT_DRAIN_MAX": "20s"}
+
+
 def variants(lag, stop_timeout):
-    """(name, PID 1, docker run args before the image, args after it)"""
+    """(name, PID 1, docker run args before the image, args after it); `lag` is the largest L
+    (the fixed delay must cover the worst lag)"""
     delay = lag + 2
     gi = ["--entrypoint", "grace-init"]
     return [
@@ -103,9 +109,24 @@ def variants(lag, stop_timeout):
         ("dumb-init -r 15:3", "dumb-init, TERM→QUIT", ["--entrypoint", "dumb-init"], ["-r", "15:3", *NGINX]),
         ("grace-init", "grace-init, TERM→QUIT", gi, ["--rewrite", "TERM:QUIT", *NGINX]),
         (f"grace-init delay {delay:g}s", "grace-init, TERM→QUIT",
-         ["-e", f"GRACE_INIT_STOP_DELAY={delay:g}s", "-e", f"GRACE_INIT_GRACE_PERIOD={stop_timeout}s", *gi],
+         ["-e", f"GRACE_INIT_STOP_DELAY={delay:g}s", "-e", f"GRACE_INIT_GRACE_PERIOD={stop_timeout}s",
+          "-e", "GRACE_INIT_VERBOSE=1", *gi],
+         ["--rewrite", "TERM:QUIT", *NGINX]),
+        ("grace-init adaptive", "grace-init, TERM→QUIT",
+         [*(a for k, v in ADAPTIVE.items() for a in ("-e", f"{k}={v}")),
+          "-e", f"GRACE_INIT_GRACE_PERIOD={stop_timeout}s", "-e", "GRACE_INIT_VERBOSE=1", *gi],
          ["--rewrite", "TERM:QUIT", *NGINX]),
     ]
+
+
+def term_after(container):
+    """When grace-init passed the stop signal on, from its -v log: seconds after `docker stop`."""
+    logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
+    for line in logs.splitlines():
+        if "forwarded" in line and "since_stop=" in line:
+            value = line.split("since_stop=")[1].split()[0]
+            return float(value[:-2]) / 1000 if value.endswith("ms") else float(value.rstrip("s"))
+    return None
 
 
 def log(msg):
@@ -253,8 +274,10 @@ class Load:
         return (None, False)
 
 
-def run_variant(name, pre, post, lag, opts, prefix, network):
-    """One rolling update of REPLICAS replicas under load; returns what happened."""
+def run_variant(name, pre, post, lag, opts, prefix, network, lags=None):
+    """One rolling update of REPLICAS replicas under load; returns what happened. `lags`: one L
+    per replica (random lags), else `lag` for each."""
+    lags = lags or [lag] * REPLICAS
     confdir = tempfile.mkdtemp(prefix="grace-init-zd-")
     containers = []
     start = time.monotonic()
@@ -291,13 +314,14 @@ def run_variant(name, pre, post, lag, opts, prefix, network):
             proc = subprocess.Popen(["docker", "stop", "-t", str(opts.stop_timeout), old_name],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             stops.append({"replica": old_name, "began": began, "proc": proc})
-            timer = threading.Timer(lag, lb.remove, args=(old_ip, t))
+            timer = threading.Timer(lags[i], lb.remove, args=(old_ip, t))
             timer.start()
             timers.append(timer)
         for s in stops:
             s["proc"].wait()
             s["ended"] = t()
             s["exit_code"] = int(docker("inspect", "-f", "{{.State.ExitCode}}", s["replica"]))
+            s["term_after"] = term_after(s["replica"])
             del s["proc"]
         for timer in timers:
             timer.join()
@@ -307,6 +331,7 @@ def run_variant(name, pre, post, lag, opts, prefix, network):
         return {
             "variant": name,
             "lag": lag,
+            "lags": lags,
             "rollout_began": rollout_began,
             "rollout_ended": rollout_ended,
             "stops": stops,
@@ -346,16 +371,19 @@ def table(runs, opts, header=None):
             f"proxy_next_upstream error timeout); `docker stop -t {opts.stop_timeout}`; {opts.threads} "
             "keep-alive clients: GET /fast, POST /fast, GET /slow (1.5 s). Times from the start of the rollout."),
         "",
-        "| L | variant | PID 1 | requests | failed | failures by cause | failure window | /fast answered after > 1 s | rollout took | old replicas' exit codes | client retries |",
-        "|---:|---|---|---:|---:|---|---|---:|---:|---|---:|",
+        "| L | variant | PID 1 | requests | failed | failures by cause | failure window | /fast answered after > 1 s | rollout took | per replica: SIGTERM passed on / exited, s after `docker stop` | old replicas' exit codes | client retries |",
+        "|---:|---|---|---:|---:|---|---|---:|---:|---|---|---:|",
     ]
     for run in runs:
         sent, failed, window, causes = summarize(run)
         why = ", ".join(f"{k} {v}" for k, v in sorted(causes.items(), key=lambda kv: -kv[1])) or "-"
         codes = ", ".join(str(s["exit_code"]) for s in run["stops"])
         took = run["rollout_ended"] - run["rollout_began"]
-        lines.append(f"| {run['lag']:g} s | {run['variant']} | {run['pid1']} | {sent} | {failed} | {why} | {window} | "
-                     f"{delayed(run)} | {took:.1f} s | {codes} | {run['retries']} |")
+        per = ", ".join(("-" if s.get("term_after") is None else f"{s['term_after']:.1f}")
+                        + f"/{s['ended'] - s['began']:.1f}" for s in run["stops"])
+        lag = run["lag"] if isinstance(run["lag"], str) else f"{run['lag']:g} s"
+        lines.append(f"| {lag} | {run['variant']} | {run['pid1']} | {sent} | {failed} | {why} | {window} | "
+                     f"{delayed(run)} | {took:.1f} s | {per} | {codes} | {run['retries']} |")
     return "\n".join(lines)
 
 
@@ -364,7 +392,7 @@ def plot(runs, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lags = sorted({r["lag"] for r in runs})
+    lags = sorted({r["lag"] for r in runs}, key=lambda lag: (isinstance(lag, str), str(lag).zfill(8)))
     rows_per_lag = max(sum(1 for r in runs if r["lag"] == lag) for lag in lags)
     fig, axes = plt.subplots(1, len(lags), figsize=(4.2 * len(lags) + 1.5, 0.5 * rows_per_lag + 1.8),
                              sharey=True, squeeze=False)
@@ -380,7 +408,7 @@ def plot(runs, path, title):
         ax.set_yticks(ys)
         ax.set_yticklabels([r["variant"].split(" delay")[0] + (" delay L+2 s" if " delay" in r["variant"] else "")
                             for r in rows], fontsize=8)
-        ax.set_title(f"L = {lag:g} s", fontsize=9)
+        ax.set_title(f"L = {lag}" if isinstance(lag, str) else f"L = {lag:g} s", fontsize=9)
         ax.set_xlabel("requests", fontsize=8)
         ax.set_xlim(0, max(failed + slow + [1]) * 1.3)
     axes[0, 0].invert_yaxis()
@@ -405,6 +433,8 @@ def main():
     p.add_argument("--threads", type=int, default=8, help="keep-alive client connections (default 8)")
     p.add_argument("--pause", type=float, default=0.02, help="seconds each client waits between requests")
     p.add_argument("--variants", help="comma-separated names (prefix match), default all")
+    p.add_argument("--random-lag", type=float, metavar="MAX",
+                   help="instead of --lags: each replica's L drawn from 1..MAX s (the same draws for every variant)")
     p.add_argument("--no-build", action="store_true", help="do not run docker/build-app-images.sh")
     p.add_argument("--png", help="default bench/zero-downtime/zero-downtime.png; none with --quick")
     p.add_argument("--json", help="also write the raw results here")
@@ -414,6 +444,8 @@ def main():
         report_from(opts.report, opts.png or os.path.join(HERE, "zero-downtime.png"))
         return
     lags = [float(x) for x in (opts.lags or ("1" if opts.quick else "1,3,10")).split(",")]
+    if opts.random_lag:
+        lags = [opts.random_lag]
     if max(lags) + 2 > opts.stop_timeout - 4:
         p.error("the largest L + 2 s (the stop delay) must leave 4 s in --stop-timeout")
 
@@ -429,13 +461,20 @@ def main():
     for lag in lags:
         chosen = variants(lag, opts.stop_timeout)
         if opts.quick:
-            chosen = [v for v in chosen if v[0] == "nginx as PID 1" or v[0].startswith("grace-init delay")]
+            chosen = [v for v in chosen if v[0] == "nginx as PID 1" or v[0].startswith("grace-init delay")
+                      or v[0] == "grace-init adaptive"]
         elif opts.variants:
             wanted = [w.strip() for w in opts.variants.split(",")]
             chosen = [v for v in chosen if any(v[0].startswith(w) for w in wanted)]
+        draws = None
+        if opts.random_lag:
+            rng = random.Random(20261123)
+            draws = [round(rng.uniform(1, opts.random_lag), 1) for _ in range(REPLICAS)]
         for i, (name, pid1, pre, post) in enumerate(chosen):
-            log(f"L = {lag:g} s: {name}")
-            run = run_variant(name, pre, post, lag, opts, f"{prefix}-{i}", network)
+            log(f"L = {draws or lag}: {name}")
+            run = run_variant(name, pre, post, lag, opts, f"{prefix}-{i}", network, draws)
+            if draws:
+                run["lag"] = f"random 1–{lag:g} s ({', '.join(f'{d:g}' for d in draws)})"
             run["pid1"] = pid1
             sent, failed, window, causes = summarize(run)
             log(f"  {failed}/{sent} failed {causes or ''}; rollout took "
@@ -453,7 +492,16 @@ def main():
         ok = True
         for run in runs:
             _, failed, _, causes = summarize(run)
-            if run["variant"].startswith("grace-init delay") and failed:
+            if run["variant"] == "grace-init adaptive":
+                # The balancer stops routing to a replica L after its stop began; the hold must end
+                # about one quiet period later (sampling and nginx's own QUIT add a little).
+                quiet = float(ADAPTIVE["GRACE_INIT_DRAIN_QUIET"].rstrip("s"))
+                for s, lag_i in zip(run["stops"], run["lags"]):
+                    if s.get("term_after") is None or s["term_after"] > lag_i + quiet + 2.5:
+                        log(f"FAIL: adaptive hold of {s['replica']} ended at {s.get('term_after')} s, "
+                            f"not within the quiet period of L = {lag_i:g} s")
+                        ok = False
+            if (run["variant"].startswith("grace-init delay") or run["variant"] == "grace-init adaptive") and failed:
                 log(f"FAIL: {run['variant']} lost {failed} requests: {causes}")
                 ok = False
             if run["variant"] == "nginx as PID 1" and not failed:
