@@ -860,6 +860,49 @@ mod tests {
     }
 
     #[test]
+    fn a_command_exiting_during_the_adaptive_hold_is_cleaned_up_and_nothing_is_forwarded() {
+        let mut t = Timeline::new(adaptive(1, 2, 20));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        t.handle(Event::TrafficSeen(secs(2)), secs(2));
+        assert_eq!(
+            t.handle(exited(EXIT_0), secs(3)),
+            vec![Action::TerminateLeftovers { during_stop: true }]
+        );
+        assert!(!t.watching_traffic());
+        assert_eq!(
+            t.handle(Event::NothingLeft, secs(3)),
+            vec![Action::Exit(EXIT_0)]
+        );
+    }
+
+    #[test]
+    fn after_an_adaptive_hold_the_deadline_still_kills_a_command_that_does_not_stop() {
+        // grace period 30 s, margin 2 s: the kill comes at 28 s after the stop, past the 20 s cap.
+        let mut t = Timeline::new(adaptive(0, 1, 20));
+        t.handle(Event::Signal(Signal::TERM), secs(0));
+        for at in 1..20 {
+            t.handle(Event::TrafficSeen(secs(at)), secs(at));
+        }
+        assert_eq!(
+            t.handle(Event::Tick, secs(20)),
+            forward(
+                Signal::TERM,
+                ForwardReason::DrainCapReached {
+                    last_traffic: secs(19)
+                }
+            )
+        );
+        assert_eq!(t.next_deadline(), Some(secs(28)));
+        assert_eq!(
+            t.handle(Event::Tick, secs(28)),
+            vec![Action::KillEverything(KillReason::Deadline {
+                since_stop: secs(28),
+                since_forward: Some(secs(8)),
+            })]
+        );
+    }
+
+    #[test]
     fn traffic_reported_for_the_future_or_before_the_stop_changes_nothing_wrong() {
         let mut t = Timeline::new(adaptive(0, 2, 20));
         t.handle(Event::Signal(Signal::TERM), secs(10));
