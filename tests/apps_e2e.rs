@@ -9,252 +9,25 @@
 //! `GRACE_INIT_BIN` set to the binary under test (chosen as in tests/docker_e2e.rs). Image tag:
 //! `GRACE_INIT_TAG`, default `test`.
 
+mod common;
+
+use common::containers::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// The size of `/slow` in the nginx and Apache examples (sent at 100 KiB/s: about 10 s).
 const SLOW_FILE_BYTES: usize = 1024 * 1024;
 /// The `--stop-delay` in the examples' ENTRYPOINT (nginx, Apache, gunicorn).
 const STOP_DELAY: Duration = Duration::from_secs(5);
 
-fn image(name: &str) -> String {
-    let tag = std::env::var("GRACE_INIT_TAG").unwrap_or_else(|_| "test".to_string());
-    format!("grace-init/{name}:{tag}")
-}
-
-// ---------------------------------------------------------------------------------------------
-// set-up: docker available? images built (once)?
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-/// Newest modification time among the sources a release build depends on.
-fn newest_source() -> Option<SystemTime> {
-    let mut newest = mtime(&root().join("Cargo.toml"));
-    let mut dirs = vec![root().join("src")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if let Some(t) = mtime(&path) {
-                newest = newest.max(Some(t));
-            }
-        }
-    }
-    newest
-}
-
-/// `GRACE_INIT_TEST_BIN`, else the release binary when it is newer than the sources, else the
-/// binary cargo built for this test run (static musl as well).
-fn binary_under_test() -> PathBuf {
-    if let Ok(bin) = std::env::var("GRACE_INIT_TEST_BIN") {
-        return PathBuf::from(bin);
-    }
-    let built = PathBuf::from(env!("CARGO_BIN_EXE_grace-init"));
-    let release = built
-        .parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("release").join("grace-init"));
-    if let Some(release) = release {
-        if let (Some(rel), Some(src)) = (mtime(&release), newest_source()) {
-            if rel >= src {
-                return release;
-            }
-        }
-    }
-    built
-}
-
-fn docker_available() -> Result<(), String> {
-    match Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!(
-            "`docker info` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("cannot run docker: {e}")),
-    }
-}
-
-fn build_images() -> Result<(), String> {
-    let bin = binary_under_test();
-    eprintln!(
-        "apps_e2e: building the application images with {}",
-        bin.display()
-    );
-    let out = Command::new("bash")
-        .arg(root().join("docker/build-app-images.sh"))
-        .env("GRACE_INIT_BIN", &bin)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run docker/build-app-images.sh: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "docker/build-app-images.sh failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// True when the test should run. Skips (false) without Docker unless CI=true; panics when the
-/// images cannot be built.
+/// True when the test should run (see `images_ready`): the images of docker/build-app-images.sh.
 fn setup() -> bool {
-    static DOCKER: OnceLock<Result<(), String>> = OnceLock::new();
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(why) = DOCKER.get_or_init(docker_available) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but Docker is not usable: {why}");
-        }
-        eprintln!("apps_e2e: SKIPPED, Docker is not usable: {why}");
-        return false;
-    }
-    if let Err(why) = READY.get_or_init(build_images) {
-        panic!("{why}");
-    }
-    true
-}
-
-// ---------------------------------------------------------------------------------------------
-// docker helpers
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A container that is removed (`docker rm -f`) when dropped, pass or fail.
-struct Container {
-    name: String,
-}
-
-impl Container {
-    /// `docker run -d --name <unique> ARGS...`
-    fn run(test: &str, args: &[&str]) -> Container {
-        let name = format!("grace-init-apps-{test}-{}", std::process::id());
-        let _ = docker(&["rm", "-f", &name]);
-        let mut full = vec!["run", "-d", "--name", &name];
-        full.extend_from_slice(args);
-        docker_ok(&full);
-        Container { name }
-    }
-
-    /// stdout and stderr of every run of the container, in order.
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    /// Waits until NEEDLE has appeared COUNT times in the logs.
-    fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            let logs = self.logs();
-            if logs.matches(needle).count() >= count {
-                return;
-            }
-            if start.elapsed() > timeout {
-                panic!(
-                    "{}: {needle:?} not {count} times in the logs after {timeout:?}:\n{logs}",
-                    self.name
-                );
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn ip(&self) -> String {
-        docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.NetworkSettings.IPAddress}}",
-            &self.name,
-        ])
-    }
-
-    /// `docker wait`: blocks until the container stops, returns its exit code.
-    fn exit_code(&self) -> i32 {
-        docker_ok(&["wait", &self.name]).parse().expect("exit code")
-    }
-
-    /// `docker stop -t SECS` in the background; returns the child to wait on.
-    fn stop_in_background(&self, secs: u32) -> Child {
-        Command::new("docker")
-            .args(["stop", "-t", &secs.to_string(), &self.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("docker stop")
-    }
-
-    /// `docker stop -t SECS`, returns how long it took.
-    fn stop(&self, secs: u32) -> Duration {
-        let start = Instant::now();
-        let status = self.stop_in_background(secs).wait().expect("docker stop");
-        assert!(status.success(), "docker stop {} failed", self.name);
-        start.elapsed()
-    }
-
-    /// `docker start`: the same container (same file system) again.
-    fn start(&self) {
-        docker_ok(&["start", &self.name]);
-    }
-
-    /// `docker exec NAME ARGS...`, stdout trimmed; panics on failure.
-    fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["exec", &self.name];
-        full.extend_from_slice(args);
-        docker_ok(&full)
-    }
-
-    /// The logs written since the last line containing MARKER (a server's start banner).
-    fn logs_since_last(&self, marker: &str) -> String {
-        let logs = self.logs();
-        match logs.rfind(marker) {
-            Some(at) => logs[at..].to_string(),
-            None => panic!("{}: no {marker:?} in the logs:\n{logs}", self.name),
-        }
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
-    }
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    images_ready(&BUILT, "docker/build-app-images.sh", "apps_e2e")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +209,7 @@ fn postgres_stops_fast_with_a_client_connected_keeps_rows_and_restarts_without_r
         return;
     }
     let c = Container::run("postgres", &[&image("postgres")]);
-    c.wait_for_log(PG_READY, 1, Duration::from_secs(120));
+    c.wait_for_log_count(PG_READY, 1, Duration::from_secs(120));
     commit_rows(&c);
 
     // A client in the middle of a long query: PostgreSQL's SIGTERM ("smart" shutdown) would
@@ -477,7 +250,7 @@ fn postgres_stops_fast_with_a_client_connected_keeps_rows_and_restarts_without_r
     assert!(took < Duration::from_secs(30), "not SIGKILLed: {took:?}");
 
     c.start();
-    c.wait_for_log(PG_READY, 2, Duration::from_secs(120));
+    c.wait_for_log_count(PG_READY, 2, Duration::from_secs(120));
     let restart = c.logs_since_last(PG_BANNER);
     assert!(
         restart.contains("database system was shut down at"),
@@ -508,7 +281,7 @@ fn postgres_behind_a_shell_wrapper_is_sigkilled_and_recovers_at_the_next_start()
             "pg-start; exit $?",
         ],
     );
-    c.wait_for_log(PG_READY, 1, Duration::from_secs(120));
+    c.wait_for_log_count(PG_READY, 1, Duration::from_secs(120));
     commit_rows(&c);
 
     let took = c.stop(5);
@@ -518,7 +291,7 @@ fn postgres_behind_a_shell_wrapper_is_sigkilled_and_recovers_at_the_next_start()
     assert!(!logs.contains("shutdown request"), "logs:\n{logs}");
 
     c.start();
-    c.wait_for_log(PG_READY, 2, Duration::from_secs(120));
+    c.wait_for_log_count(PG_READY, 2, Duration::from_secs(120));
     let restart = c.logs_since_last(PG_BANNER);
     assert!(restart.contains(PG_RECOVERY), "crash recovery:\n{restart}");
     assert_eq!(psql(&c, "SELECT count(*) FROM kept"), "1000");
@@ -540,7 +313,7 @@ fn gunicorn_finishes_the_request_in_flight_and_its_workers_exit_before_grace_ini
     );
     let addr = format!("{}:8000", c.ip());
     wait_for_http(&addr, Duration::from_secs(60));
-    c.wait_for_log("Booting worker with pid:", 2, Duration::from_secs(30));
+    c.wait_for_log_count("Booting worker with pid:", 2, Duration::from_secs(30));
     let workers: Vec<String> = c
         .logs()
         .lines()
@@ -598,7 +371,7 @@ fn redis_saves_on_docker_stop_and_the_key_is_there_after_restart() {
         return;
     }
     let c = Container::run("redis", &[&image("redis")]);
-    c.wait_for_log("Ready to accept connections", 1, Duration::from_secs(60));
+    c.wait_for_log_count("Ready to accept connections", 1, Duration::from_secs(60));
     assert_eq!(c.exec(&["redis-cli", "SET", "greeting", "kept"]), "OK");
     // Only the stop can have saved it: the save point is an hour away.
     assert!(!c.logs().contains("DB saved on disk"));
@@ -610,7 +383,7 @@ fn redis_saves_on_docker_stop_and_the_key_is_there_after_restart() {
     assert!(took < Duration::from_secs(25), "{took:?}");
 
     c.start();
-    c.wait_for_log("Ready to accept connections", 2, Duration::from_secs(60));
+    c.wait_for_log_count("Ready to accept connections", 2, Duration::from_secs(60));
     assert_eq!(c.exec(&["redis-cli", "GET", "greeting"]), "kept");
 }
 
@@ -621,7 +394,7 @@ fn redis_saves_on_docker_stop_and_the_key_is_there_after_restart() {
 /// the logs.
 fn stop_jvm(test: &str, args: &[&str]) -> (i32, String) {
     let c = Container::run(test, args);
-    c.wait_for_log("listening on :8080", 1, Duration::from_secs(180));
+    c.wait_for_log_count("listening on :8080", 1, Duration::from_secs(180));
     wait_for_http(&format!("{}:8080", c.ip()), Duration::from_secs(30));
     let took = c.stop(30);
     assert!(took < Duration::from_secs(25), "not SIGKILLed: {took:?}");

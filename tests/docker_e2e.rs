@@ -11,248 +11,26 @@
 //! Every scenario that takes options runs twice: once with flags, once with the same options as
 //! `GRACE_INIT_*` environment variables (`-e`), and must behave the same.
 
+mod common;
+
+use common::containers::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const TESTKIT: &str = "testkit";
 const SCRIPT_EXAMPLE: &str = "script-entrypoint";
 const REWRITE_EXAMPLE: &str = "httpd-rewrite";
 const ENV_EXAMPLE: &str = "env-config";
 
-/// The tag docker/build-images.sh gives the images: `GRACE_INIT_TAG`, else `test`. Separate
-/// checkouts on one engine set their own so that they do not test each other's binaries.
-fn image_tag() -> String {
-    std::env::var("GRACE_INIT_TAG").unwrap_or_else(|_| "test".to_string())
-}
-
-/// `grace-init/NAME:TAG`.
-fn image(name: &str) -> String {
-    format!("grace-init/{name}:{}", image_tag())
-}
-
-// ---------------------------------------------------------------------------------------------
-// set-up: docker available? images built (once)?
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-/// Newest modification time among the sources a release build depends on.
-fn newest_source() -> Option<SystemTime> {
-    let mut newest = mtime(&root().join("Cargo.toml"));
-    let mut dirs = vec![root().join("src")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if let Some(t) = mtime(&path) {
-                newest = newest.max(Some(t));
-            }
-        }
-    }
-    newest
-}
-
-fn binary_under_test() -> PathBuf {
-    if let Ok(bin) = std::env::var("GRACE_INIT_TEST_BIN") {
-        return PathBuf::from(bin);
-    }
-    let built = PathBuf::from(env!("CARGO_BIN_EXE_grace-init"));
-    // <target>/<triple>/debug/grace-init -> <target>/<triple>/release/grace-init
-    let release = built
-        .parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("release").join("grace-init"));
-    if let Some(release) = release {
-        if let (Some(rel), Some(src)) = (mtime(&release), newest_source()) {
-            if rel >= src {
-                return release;
-            }
-            eprintln!(
-                "docker_e2e: {} is older than the sources; using {}",
-                release.display(),
-                built.display()
-            );
-        }
-    }
-    built
-}
-
-fn docker_available() -> Result<(), String> {
-    match Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-    {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => Err(format!(
-            "`docker info` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("cannot run docker: {e}")),
-    }
-}
-
-fn build_images() -> Result<(), String> {
-    let bin = binary_under_test();
-    eprintln!("docker_e2e: building images with {}", bin.display());
-    let out = Command::new("bash")
-        .arg(root().join("docker/build-images.sh"))
-        .env("GRACE_INIT_BIN", &bin)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run docker/build-images.sh: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "docker/build-images.sh failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// True when the test should run. Skips (false) without Docker unless CI=true; panics when the
-/// images cannot be built.
+/// True when the test should run (see `images_ready`): the images of docker/build-images.sh.
 fn setup() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    static DOCKER: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(why) = DOCKER.get_or_init(docker_available) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but Docker is not usable: {why}");
-        }
-        eprintln!("docker_e2e: SKIPPED, Docker is not usable: {why}");
-        return false;
-    }
-    if let Err(why) = READY.get_or_init(build_images) {
-        panic!("{why}");
-    }
-    true
-}
-
-// ---------------------------------------------------------------------------------------------
-// docker helpers
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A container that is removed (`docker rm -f`) when dropped, pass or fail.
-struct Container {
-    name: String,
-}
-
-impl Container {
-    fn name_for(test: &str) -> String {
-        format!("grace-init-e2e-{test}-{}", std::process::id())
-    }
-
-    /// `docker run -d --name <unique> ARGS...`
-    fn run(test: &str, args: &[&str]) -> Container {
-        let name = Self::name_for(test);
-        let _ = docker(&["rm", "-f", &name]);
-        let mut full = vec!["run", "-d", "--name", &name];
-        full.extend_from_slice(args);
-        docker_ok(&full);
-        Container { name }
-    }
-
-    fn logs(&self) -> String {
-        let out = docker(&["logs", &self.name]);
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
-
-    fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            let logs = self.logs();
-            if logs.contains(needle) {
-                return;
-            }
-            if start.elapsed() > timeout {
-                panic!(
-                    "{}: no {needle:?} in the logs after {timeout:?}:\n{logs}",
-                    self.name
-                );
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn ip(&self) -> String {
-        docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.NetworkSettings.IPAddress}}",
-            &self.name,
-        ])
-    }
-
-    fn running(&self) -> bool {
-        docker_ok(&["inspect", "-f", "{{.State.Running}}", &self.name]) == "true"
-    }
-
-    /// `docker wait`: blocks until the container stops, returns its exit code.
-    fn exit_code(&self) -> i32 {
-        docker_ok(&["wait", &self.name]).parse().expect("exit code")
-    }
-
-    /// `docker stop -t SECS` in the background; returns the child to wait on.
-    fn stop_in_background(&self, secs: u32) -> Child {
-        Command::new("docker")
-            .args(["stop", "-t", &secs.to_string(), &self.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("docker stop")
-    }
-
-    /// `docker stop -t SECS`, returns how long it took.
-    fn stop(&self, secs: u32) -> Duration {
-        let start = Instant::now();
-        let status = self.stop_in_background(secs).wait().expect("docker stop");
-        assert!(status.success(), "docker stop {} failed", self.name);
-        start.elapsed()
-    }
-
-    fn kill(&self, signal: &str) {
-        docker_ok(&["kill", "-s", signal, &self.name]);
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
-    }
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    images_ready(&BUILT, "docker/build-images.sh", "docker_e2e")
 }
 
 /// One HTTP GET from the host to ADDR; Ok when the answer is `200`.

@@ -1,6 +1,8 @@
 //! Shared helpers for the grace-init integration tests.
 #![allow(dead_code)]
 
+pub mod containers;
+
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::path::{Path, PathBuf};
