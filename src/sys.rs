@@ -384,19 +384,29 @@ pub fn take_default_sigchld() -> Option<SavedDisposition> {
     Some(SavedDisposition(current))
 }
 
+/// The environment's `NAME=value` entries as the C runtime set them up, borrowed (std's
+/// `vars_os` allocates every variable).
+fn environment_entries() -> impl Iterator<Item = &'static [u8]> {
+    // SAFETY: grace-init is single-threaded and never changes its environment, so `environ` is
+    // the valid, null-terminated array of NUL-terminated strings the C runtime set up, alive and
+    // unchanged for the whole run; each entry is read up to its NUL only.
+    let mut entry = unsafe { environ };
+    std::iter::from_fn(move || {
+        // SAFETY: as above; `entry` stays within the array, stopping at its null terminator.
+        unsafe {
+            if entry.is_null() || (*entry).is_null() {
+                return None;
+            }
+            let variable = std::ffi::CStr::from_ptr(*entry).to_bytes();
+            entry = entry.add(1);
+            Some(variable)
+        }
+    })
+}
+
 /// The environment as `NAME=value` entries, copied.
 pub fn environment() -> Vec<Vec<u8>> {
-    let mut entries = Vec::new();
-    // SAFETY: grace-init is single-threaded and never changes its environment, so `environ` is
-    // the valid, null-terminated array of NUL-terminated strings the C runtime set up.
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            entries.push(std::ffi::CStr::from_ptr(*entry).to_bytes().to_vec());
-            entry = entry.add(1);
-        }
-    }
-    entries
+    environment_entries().map(<[u8]>::to_vec).collect()
 }
 
 /// Whether `path` is a regular file this process may execute: ENOENT if it is missing,
@@ -472,27 +482,14 @@ extern "C" {
 }
 
 /// Whether some environment variable's name starts with `prefix`, found without copying the
-/// environment (std's `vars_os` allocates every variable).
+/// environment.
 pub fn environment_has_name_starting_with(prefix: &[u8]) -> bool {
-    // SAFETY: grace-init is single-threaded and never changes its environment, so `environ` is
-    // the valid, null-terminated array of NUL-terminated strings the C runtime set up; each
-    // entry is read up to its NUL only.
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            let variable = std::ffi::CStr::from_ptr(*entry).to_bytes();
-            if variable.starts_with(prefix) {
-                return true;
-            }
-            entry = entry.add(1);
-        }
-    }
-    false
+    environment_entries().any(|variable| variable.starts_with(prefix))
 }
 
 /// The value of the environment variable `name`, found without copying the environment.
 pub fn environment_variable(name: &[u8]) -> Option<Vec<u8>> {
-    environment().into_iter().find_map(|entry| {
+    environment_entries().find_map(|entry| {
         entry
             .strip_prefix(name)
             .and_then(|rest| rest.strip_prefix(b"="))
