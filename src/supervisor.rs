@@ -133,7 +133,8 @@ pub fn run(config: Config, inherited: InheritedSignals, start: Instant, log_fd: 
 /// valid but risky.
 fn log_plan(config: &Config) {
     let timeline = &config.timeline;
-    let forwarded = match rewrite_signal(timeline.stop_signal, &config.rewrites) {
+    let forwarded_signal = rewrite_signal(timeline.stop_signal, &config.rewrites);
+    let forwarded = match forwarded_signal {
         Some(signal) => signal.to_string(),
         None => "nothing (dropped by --rewrite)".to_string(),
     };
@@ -153,7 +154,7 @@ fn log_plan(config: &Config) {
         cleanup_timeout = %Human(timeline.cleanup_timeout),
         "shutdown plan"
     );
-    if rewrite_signal(timeline.stop_signal, &config.rewrites).is_none() {
+    if forwarded_signal.is_none() {
         warn!(
             stop_signal = %timeline.stop_signal,
             "--rewrite drops the stop signal: the command is never asked to stop, only killed at the deadline"
@@ -189,6 +190,18 @@ fn shell_quoted(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Continues a command that job control stopped where nobody could continue it (`why`), and says
+/// so. Its group and the command itself, in case it left its group.
+fn continue_command(command: Pid, signal: Signal, why: &str) {
+    let _ = sys::kill_process_group(command, Signal::CONT);
+    let _ = sys::kill_process(command, Signal::CONT);
+    warn!(
+        pid = command.raw(),
+        %signal,
+        "command stopped, but {why}: continued it"
+    );
 }
 
 /// Writes the shutdown report to the termination-message file, if there is one to write.
@@ -754,10 +767,7 @@ impl Supervisor {
                 warn!(pid = command.raw(), %signal, "command stopped to use the terminal, which it cannot have: left stopped");
                 return;
             }
-            // The command itself too, in case it left its group.
-            let _ = sys::kill_process_group(command, Signal::CONT);
-            let _ = sys::kill_process(command, Signal::CONT);
-            warn!(pid = command.raw(), %signal, "command stopped, but PID 1 has no job control to resume it: continued it");
+            continue_command(command, signal, "PID 1 has no job control to resume it");
             return;
         }
         if !sys::terminal_of_own_session() {
@@ -767,9 +777,11 @@ impl Supervisor {
         if !sys::parent_does_job_control() {
             // A session leader (`docker exec -it`, `ssh -t`) or a parent that is not a
             // job-control shell: nobody would continue a stopped grace-init.
-            let _ = sys::kill_process_group(command, Signal::CONT);
-            let _ = sys::kill_process(command, Signal::CONT);
-            warn!(pid = command.raw(), %signal, "command stopped, but no job-control shell above grace-init could resume it: continued it");
+            continue_command(
+                command,
+                signal,
+                "no job-control shell above grace-init could resume it",
+            );
             return;
         }
         give_terminal_back_from(command);
