@@ -246,16 +246,33 @@ fn check_drain(
             Human(timeline.stop_delay)
         ));
     }
-    match (timeline.grace_period, timeline.kill_after()) {
-        (Some(grace), Some(kill_after)) if named && max >= kill_after => Err(format!(
-            "--drain-max {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the hold",
-            Human(max),
-            Human(grace),
-            Human(timeline.kill_margin),
-            Human(kill_after)
-        )),
+    match timeline.grace_period {
+        Some(grace) if named => fits_before_the_kill("--drain-max", max, "hold", grace, timeline),
         _ => Ok(()),
     }
+}
+
+/// `value` of `option` must end before grace-init's own kill at grace period minus kill margin,
+/// so that the command has time to stop after the `what` (delay, hook, hold).
+fn fits_before_the_kill(
+    option: &str,
+    value: Duration,
+    what: &str,
+    grace: Duration,
+    timeline: &TimelineConfig,
+) -> Result<(), String> {
+    let margin = timeline.kill_margin;
+    let kill_after = grace.saturating_sub(margin);
+    if value < kill_after {
+        return Ok(());
+    }
+    Err(format!(
+        "{option} {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the {what}",
+        Human(value),
+        Human(grace),
+        Human(margin),
+        Human(kill_after)
+    ))
 }
 
 /// A second rule for a signal would never apply (the first wins), so it is a mistake.
@@ -463,25 +480,13 @@ fn check_stop_budget(
             Human(grace)
         ));
     }
-    if delay >= grace - margin {
-        return Err(format!(
-            "--stop-delay {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the delay",
-            Human(delay),
-            Human(grace),
-            Human(margin),
-            Human(grace - margin)
-        ));
+    fits_before_the_kill("--stop-delay", delay, "delay", grace, timeline)?;
+    match pre_stop_timeout {
+        Some(timeout) => {
+            fits_before_the_kill("--pre-stop-timeout", timeout, "hook", grace, timeline)
+        }
+        None => Ok(()),
     }
-    if let Some(timeout) = pre_stop_timeout.filter(|&timeout| timeout >= grace - margin) {
-        return Err(format!(
-            "--pre-stop-timeout {} does not fit: --grace-period {} minus --kill-margin {} leaves {} before grace-init kills, and the command needs time to stop after the hook",
-            Human(timeout),
-            Human(grace),
-            Human(margin),
-            Human(grace - margin)
-        ));
-    }
-    Ok(())
 }
 
 /// Adds ` (from GRACE_INIT_X)` to a message about a bad value that came from that variable, so
